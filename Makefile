@@ -1,0 +1,27 @@
+# `make demo` and `make test` each create .venv (if missing) and install the
+# project with its extras from setup.cfg before running.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.keras-cd-installed
+
+.PHONY: install demo test test-slow clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -e ".[test,examples]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/train_digits.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

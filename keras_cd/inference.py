@@ -1,0 +1,75 @@
+"""The Monte-Carlo inference switch.
+
+By default keras_cd networks are deterministic at inference: every diffusion
+layer is the identity unless ``training=True``. Inside ``monte_carlo()`` the
+diffusion noise stays on at inference, while BatchNormalization and Dropout
+keep their inference behaviour (moving statistics, no dropout). Averaging the
+outputs of such passes is the Feynman-Kac estimate of the solution of the
+convection-diffusion equation that the network discretises.
+"""
+
+import contextlib
+
+# A plain module-level counter, not a thread-local: MirroredStrategy runs each
+# replica's function in a thread of its own, and they must all see the switch.
+_monte_carlo_depth = 0
+
+
+def monte_carlo_enabled():
+    """Returns True inside a `keras_cd.monte_carlo()` block."""
+    return _monte_carlo_depth > 0
+
+
+def _reset_compiled_functions(models):
+    for model in models:
+        if not hasattr(model, "make_predict_function"):
+            raise ValueError(
+                "Invalid value for `models`: expected Keras models. "
+                f"Received: {model!r} (of type {type(model).__name__}). "
+                "Pass the models whose `predict`/`evaluate` should see the "
+                "switch, e.g. `keras_cd.monte_carlo(model)`."
+            )
+        # Compiled predict/test functions are traced with the switch as it
+        # was at trace time; dropping them makes Keras trace them again.
+        model.predict_function = None
+        model.test_function = None
+
+
+@contextlib.contextmanager
+def monte_carlo(*models):
+    """Keeps diffusion noise on at inference (Monte-Carlo / Feynman-Kac mode).
+
+    Inside the block every keras_cd diffusion layer draws fresh noise on each
+    call, also with `training=False`, while BatchNormalization uses its moving
+    statistics and Dropout stays off. On leaving the block inference is
+    deterministic and noise-free again.
+
+    Eager calls (`model(x)`) see the switch directly. `model.predict` and
+    `model.evaluate` run a function that Keras traced once; pass those models
+    to the context manager so that their compiled functions are traced again
+    on entry and on exit. A `tf.function` or `jax.jit` of your own is traced
+    with the switch as it was at its first call.
+
+    Args:
+        *models: Keras models whose compiled `predict`/`evaluate` functions
+            should follow the switch. Optional.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_cd
+    >>> block = keras_cd.DenseCDBlock(4, sigma=1.0, seed=0)
+    >>> x = np.ones((2, 4), "float32")
+    >>> bool(np.all(block(x) == block(x)))  # deterministic by default
+    True
+    >>> with keras_cd.monte_carlo():
+    ...     bool(np.any(block(x) != block(x)))  # fresh noise per call
+    True
+    """
+    global _monte_carlo_depth
+    _reset_compiled_functions(models)
+    _monte_carlo_depth += 1
+    try:
+        yield
+    finally:
+        _monte_carlo_depth -= 1
+        _reset_compiled_functions(models)

@@ -1,0 +1,7 @@
+"""Convection-diffusion layers."""
+
+from keras_cd.layers.cd_block import CDBlock
+from keras_cd.layers.dense_cd_block import DenseCDBlock
+from keras_cd.layers.diffusion_noise import DiffusionNoise
+
+__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise"]

@@ -1,0 +1,153 @@
+import keras
+from keras import ops
+
+from keras_cd import _validation
+from keras_cd.layers.diffusion_noise import MODES, DiffusionNoise
+
+
+@keras.saving.register_keras_serializable(package="keras_cd")
+class CDBlock(keras.layers.Layer):
+    """Convection-diffusion residual block for images (one splitting step).
+
+    One step of operator splitting for the convection-diffusion equation
+    u_t = v . grad u + (sigma^2 / 2) Laplacian u, read along the
+    characteristics x(t) of the network's feature flow:
+
+        convection:  x <- P(x) + dt * F(x)
+        diffusion:   x <- x + sigma * sqrt(dt) * eps,   eps ~ N(0, I)
+
+    F is the pre-activation residual branch of He et al. (2016),
+    BN-ReLU-Conv3x3-BN-ReLU-Conv3x3, so the convection step is the forward
+    Euler step along the velocity field F. P is the identity, or, when
+    `strides` or the number of channels change, a 1x1 convolution applied to
+    the pre-activated input (BN-ReLU), as in the pre-activation ResNet.
+    The diffusion step is a `keras_cd.layers.DiffusionNoise`; with `sigma=0`
+    the block is exactly a pre-activation ResNet block (same weights, same
+    output).
+
+    Reference:
+        - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
+        - [He et al., 2016, Identity Mappings in Deep Residual Networks](
+          https://arxiv.org/abs/1603.05027)
+
+    Args:
+        filters: int >= 1, number of output channels.
+        strides: int >= 1, stride of the first convolution and of the
+            projection. Defaults to `1`.
+        dt: float >= 0, step size of both half steps. Defaults to `1.0`.
+        sigma: float >= 0, diffusion coefficient. Defaults to `0.1`.
+        mode: `"additive"` or `"relative"` noise, see `DiffusionNoise`.
+            Defaults to `"additive"`.
+        seed: int or None, seed of the diffusion noise. Defaults to `None`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: 4D tensor `(batch, height, width, channels)`.
+        training: bool, training mode of BatchNormalization and of the noise.
+            Noise also stays on inside `keras_cd.monte_carlo()`.
+
+    Input shape:
+        `(batch, height, width, channels)` (channels last).
+
+    Output shape:
+        `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+
+    Example:
+
+    >>> import numpy as np, keras_cd
+    >>> block = keras_cd.CDBlock(32, strides=2, sigma=0.1, seed=0)
+    >>> tuple(block(np.zeros((2, 16, 16, 16), "float32")).shape)
+    (2, 8, 8, 32)
+    """
+
+    def __init__(self, filters, strides=1, dt=1.0, sigma=0.1,
+                 mode="additive", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = _validation.positive_int(
+            "filters", filters, "Use the number of output channels, e.g. 16."
+        )
+        self.strides = _validation.positive_int(
+            "strides", strides, "Use strides=1 (same size) or 2 (downsample)."
+        )
+        self.dt = _validation.non_negative_float(
+            "dt", dt, "Use a step size dt >= 0, e.g. dt=1.0."
+        )
+        self.sigma = _validation.non_negative_float(
+            "sigma", sigma, "Use sigma >= 0 (sigma=0 is a plain ResNet block)."
+        )
+        self.mode = _validation.one_of(
+            "mode", mode, MODES, 'Use mode="additive" or mode="relative".'
+        )
+        self.seed = _validation.optional_seed("seed", seed)
+
+    def _conv(self, kernel_size, strides, name):
+        return keras.layers.Conv2D(
+            self.filters, kernel_size, strides=strides, padding="same",
+            use_bias=False, kernel_initializer="he_normal", name=name,
+            dtype=self.dtype_policy,
+        )
+
+    def _batch_norm(self, name):
+        return keras.layers.BatchNormalization(
+            name=name, dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape):
+        _validation.input_rank(
+            self, input_shape, 4, "rank 4 (batch, height, width, channels)"
+        )
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"Invalid input shape for `CDBlock` (name={self.name!r}): "
+                "expected a known number of channels. Received: "
+                f"input_shape={tuple(input_shape)}. Give the channel axis a "
+                "fixed size, e.g. keras.Input((None, None, 3))."
+            )
+        self.bn1 = self._batch_norm("bn1")
+        self.bn1.build(input_shape)
+        self.conv1 = self._conv(3, self.strides, "conv1")
+        self.conv1.build(input_shape)
+        mid_shape = self.conv1.compute_output_shape(input_shape)
+        self.bn2 = self._batch_norm("bn2")
+        self.bn2.build(mid_shape)
+        self.conv2 = self._conv(3, 1, "conv2")
+        self.conv2.build(mid_shape)
+        if self.strides != 1 or channels != self.filters:
+            self.projection = self._conv(1, self.strides, "projection")
+            self.projection.build(input_shape)
+        else:
+            self.projection = None
+        self.diffusion = DiffusionNoise(
+            self.sigma, dt=self.dt, mode=self.mode, seed=self.seed,
+            name="diffusion", dtype=self.dtype_policy,
+        )
+        self.diffusion.build(mid_shape)
+
+    def call(self, inputs, training=None):
+        preactivated = ops.relu(self.bn1(inputs, training=training))
+        if self.projection is None:
+            shortcut = inputs
+        else:
+            shortcut = self.projection(preactivated)
+        velocity = self.conv1(preactivated)
+        velocity = ops.relu(self.bn2(velocity, training=training))
+        velocity = self.conv2(velocity)
+        convected = shortcut + ops.cast(self.dt, velocity.dtype) * velocity
+        return self.diffusion(convected, training=training)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+
+        def reduced(size):
+            return None if size is None else -(-size // self.strides)
+
+        return (batch, reduced(height), reduced(width), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"filters": self.filters, "strides": self.strides, "dt": self.dt,
+             "sigma": self.sigma, "mode": self.mode, "seed": self.seed}
+        )
+        return config

@@ -1,0 +1,128 @@
+import math
+
+import keras
+from keras import ops
+
+from keras_cd import _validation
+from keras_cd._random import ReplicaSeedGenerator
+from keras_cd.inference import monte_carlo_enabled
+
+MODES = ("additive", "relative")
+
+
+@keras.saving.register_keras_serializable(package="keras_cd")
+class DiffusionNoise(keras.layers.Layer):
+    """One stochastic diffusion step: Gaussian noise on the residual stream.
+
+    In the convection-diffusion view of a network (Wang, Bao & Shi), the
+    diffusion half of an operator-splitting step moves every feature by a
+    Brownian increment:
+
+        x <- x + sigma * sqrt(dt) * s(x) * eps,    eps ~ N(0, I),
+
+    with s(x) = 1 (`mode="additive"`) or s(x) = the standard deviation of
+    each sample's features (`mode="relative"`, the EnResNet variant). A stack
+    of such steps interleaved with residual (convection) steps is the
+    Euler-Maruyama scheme for dX = v(X, t) dt + sigma dW, and by Feynman-Kac
+    the expected output solves the convection-diffusion equation
+    u_t = v . grad u + (sigma^2 / 2) Laplacian u.
+
+    Unlike `keras.layers.GaussianNoise`, any `sigma >= 0` is accepted, and
+    the noise is not tied to `training` alone: inside
+    `keras_cd.monte_carlo()` it also stays on at inference (without putting
+    BatchNormalization into training mode). Under `tf.distribute`, every
+    replica draws independent noise.
+
+    Reference:
+        - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
+        - [Wang, Yin & Osher, 2019 (EnResNet)](https://arxiv.org/abs/1911.09210)
+
+    Args:
+        sigma: float >= 0, diffusion coefficient. `0` makes the layer the
+            identity.
+        dt: float >= 0, the step size; the noise standard deviation is
+            `sigma * sqrt(dt)`. Defaults to `1.0`.
+        mode: `"additive"` or `"relative"`. Defaults to `"additive"`.
+        seed: int or None, seed of the noise. Defaults to `None`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: tensor of any rank (rank >= 2 for `mode="relative"`,
+            the first axis being the batch).
+        training: bool. Noise is added when `True` or inside
+            `keras_cd.monte_carlo()`; otherwise the layer is the identity.
+
+    Input shape:
+        Arbitrary.
+
+    Output shape:
+        Same as the input.
+
+    Example:
+
+    >>> import numpy as np, keras_cd
+    >>> layer = keras_cd.layers.DiffusionNoise(sigma=2.0, dt=0.25, seed=1)
+    >>> x = np.zeros((1000, 100), "float32")
+    >>> bool(np.all(layer(x) == x))  # inference: the identity
+    True
+    >>> noise = np.asarray(layer(x, training=True))
+    >>> round(float(noise.std()), 1)  # sigma * sqrt(dt)
+    1.0
+    """
+
+    def __init__(self, sigma, dt=1.0, mode="additive", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma = _validation.non_negative_float(
+            "sigma", sigma, "Use sigma >= 0 (sigma=0 turns diffusion off)."
+        )
+        self.dt = _validation.non_negative_float(
+            "dt", dt, "Use a step size dt >= 0, e.g. dt=1.0."
+        )
+        self.mode = _validation.one_of(
+            "mode", mode, MODES,
+            'Use mode="additive" (fixed scale) or mode="relative" (scaled '
+            "by each sample's standard deviation).",
+        )
+        self.seed = _validation.optional_seed("seed", seed)
+        self.seed_generator = ReplicaSeedGenerator(self.seed)
+        self.supports_masking = True
+
+    @property
+    def noise_stddev(self):
+        """The standard deviation `sigma * sqrt(dt)` of one step's noise."""
+        return self.sigma * math.sqrt(self.dt)
+
+    def build(self, input_shape):
+        if self.mode == "relative":
+            _validation.input_rank(
+                self, input_shape, range(2, 10**6),
+                'rank >= 2 (batch, features...) for mode="relative"',
+            )
+
+    def call(self, inputs, training=None):
+        if self.noise_stddev == 0 or not (training or monte_carlo_enabled()):
+            return inputs
+        eps = keras.random.normal(
+            ops.shape(inputs), dtype=self.compute_dtype,
+            seed=self.seed_generator,
+        )
+        scale = ops.cast(self.noise_stddev, self.compute_dtype)
+        if self.mode == "relative":
+            feature_axes = tuple(range(1, len(inputs.shape)))
+            # Statistics in float32 at least: float16 overflows on x**2.
+            low = self.compute_dtype in ("float16", "bfloat16")
+            wide = ops.cast(inputs, "float32") if low else inputs
+            sample_std = ops.std(wide, axis=feature_axes, keepdims=True)
+            scale = scale * ops.cast(sample_std, self.compute_dtype)
+        return inputs + scale * eps
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"sigma": self.sigma, "dt": self.dt, "mode": self.mode,
+             "seed": self.seed}
+        )
+        return config

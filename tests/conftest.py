@@ -1,0 +1,12 @@
+import os
+
+# Quiet TensorFlow's C++ start-up logging in test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
