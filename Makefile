@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install demo test test-slow clean
+.PHONY: install train demo test test-slow clean
 
 install: $(STAMP)
 
@@ -13,6 +13,10 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -e ".[test,examples]"
 	touch $(STAMP)
+
+# The main job: CIFAR-10 through tensorflow-datasets. Offline: make train ARGS="--dataset digits"
+train: $(STAMP)
+	$(BIN)/python examples/train_cifar.py $(ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python examples/train_digits.py
