@@ -11,7 +11,7 @@ install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -e ".[test,examples]"
+	$(BIN)/python -m pip install --disable-pip-version-check -e ".[test,examples,export,data]"
 	touch $(STAMP)
 
 # The main job: CIFAR-10 through tensorflow-datasets. Offline: make train ARGS="--dataset digits"

@@ -47,6 +47,7 @@ def atomic_path(final_path, suffix="", overwrite=True):
     """
     final_path = os.path.abspath(os.fspath(final_path))
     directory, name = os.path.split(final_path)
+    created = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
     if not overwrite and os.path.lexists(final_path):
         raise FileExistsError(
@@ -55,6 +56,7 @@ def atomic_path(final_path, suffix="", overwrite=True):
         )
     token = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temporary = os.path.join(directory, f".{name}.tmp-{token}{suffix}")
+    succeeded = False
     try:
         yield temporary
         _fsync_tree(temporary)
@@ -68,5 +70,8 @@ def atomic_path(final_path, suffix="", overwrite=True):
         else:
             os.replace(temporary, final_path)
         _fsync_directory(directory)
+        succeeded = True
     finally:
         _remove(temporary)
+        if created and not succeeded and not os.listdir(directory):
+            os.rmdir(directory)  # leave no empty folder from a failed write

@@ -73,3 +73,56 @@ def monte_carlo(*models):
     finally:
         _monte_carlo_depth -= 1
         _reset_compiled_functions(models)
+
+
+class NoiseFeed:
+    """Hands out slices of one explicit noise tensor to the diffusion layers.
+
+    Used to export Monte-Carlo inference: ONNX and SavedModel graphs stay
+    free of random ops, and the server passes standard normal noise of shape
+    `(batch, width)` as an input. Each `DiffusionNoise` call takes the next
+    `prod(shape[1:])` columns, in call order. With `noise=None` it only counts
+    the width needed.
+    """
+
+    def __init__(self, noise=None):
+        self.noise = noise
+        self.width = 0
+
+    def take(self, shape, dtype):
+        from keras import ops
+
+        if any(size is None for size in shape[1:]):
+            raise ValueError(
+                "Invalid model for an explicit noise input: every diffusion "
+                "layer needs a static feature shape. Received: a noise shape "
+                f"{tuple(shape)}. Build the model with fixed input sizes, "
+                "e.g. keras.Input((32, 32, 3))."
+            )
+        size = 1
+        for dim in shape[1:]:
+            size *= int(dim)
+        start, self.width = self.width, self.width + size
+        if self.noise is None:  # counting pass
+            return None
+        chunk = self.noise[:, start:self.width]
+        return ops.cast(ops.reshape(chunk, (-1,) + tuple(int(d) for d in shape[1:])), dtype)
+
+
+_noise_feed = None
+
+
+def current_noise_feed():
+    """The active `NoiseFeed`, or None."""
+    return _noise_feed
+
+
+@contextlib.contextmanager
+def feed_noise(feed):
+    """Makes every diffusion layer read its noise from `feed` (a NoiseFeed)."""
+    global _noise_feed
+    previous, _noise_feed = _noise_feed, feed
+    try:
+        yield feed
+    finally:
+        _noise_feed = previous

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_cd import _validation
 from keras_cd._random import ReplicaSeedGenerator
-from keras_cd.inference import monte_carlo_enabled
+from keras_cd.inference import current_noise_feed, monte_carlo_enabled
 
 MODES = ("additive", "relative")
 
@@ -100,12 +100,19 @@ class DiffusionNoise(keras.layers.Layer):
             )
 
     def call(self, inputs, training=None):
-        if self.noise_stddev == 0 or not (training or monte_carlo_enabled()):
+        feed = current_noise_feed()  # explicit noise input of an export
+        noise_on = training or monte_carlo_enabled() or feed is not None
+        if self.noise_stddev == 0 or not noise_on:
             return inputs
-        eps = keras.random.normal(
-            ops.shape(inputs), dtype=self.compute_dtype,
-            seed=self.seed_generator,
-        )
+        if feed is not None:
+            eps = feed.take(inputs.shape, self.compute_dtype)
+            if eps is None:  # the feed is only counting the noise width
+                return inputs
+        else:
+            eps = keras.random.normal(
+                ops.shape(inputs), dtype=self.compute_dtype,
+                seed=self.seed_generator,
+            )
         scale = ops.cast(self.noise_stddev, self.compute_dtype)
         if self.mode == "relative":
             feature_axes = tuple(range(1, len(inputs.shape)))

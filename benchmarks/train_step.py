@@ -1,0 +1,72 @@
+"""Training-step throughput: CD-ResNet against the same network with sigma=0.
+
+Both models are built from the same weights and trained on the same random
+CIFAR-shaped batch with the He et al. optimizer; their compiled train steps
+are timed alternately (plain, CD, plain, CD, ...) in one process so that
+machine load affects both alike. Prints images/second per round and the
+median ratio CD / plain (target: >= 0.95, i.e. diffusion costs < 5%).
+
+    python benchmarks/train_step.py                  # ResNet-20, batch 128
+    python benchmarks/train_step.py --depth 56 --rounds 7
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_cd  # noqa: E402
+
+
+def build(sigma, depth, weights=None):
+    model = keras_cd.models.cd_resnet(depth=depth, sigma=sigma, seed=0)
+    if weights is not None:
+        model.set_weights(weights)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    return model
+
+
+def images_per_second(model, x, y, steps):
+    model.train_on_batch(x, y)  # make sure the step is compiled and warm
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return steps * len(x) / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--sigma", type=float, default=0.1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per model per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(args.batch_size, 32, 32, 3)).astype("float32")
+    y = rng.integers(0, 10, size=(args.batch_size,))
+    plain = build(0.0, args.depth)
+    diffusive = build(args.sigma, args.depth, plain.get_weights())
+    print(f"backend {keras.backend.backend()}; ResNet-{args.depth}; batch {args.batch_size}; "
+          f"{args.steps} steps x {args.rounds} rounds, alternating")
+    ratios = []
+    for round_index in range(args.rounds):
+        plain_rate = images_per_second(plain, x, y, args.steps)
+        cd_rate = images_per_second(diffusive, x, y, args.steps)
+        ratios.append(cd_rate / plain_rate)
+        print(f"round {round_index + 1}: plain {plain_rate:8.1f} img/s   CD (sigma={args.sigma:g}) "
+              f"{cd_rate:8.1f} img/s   ratio {ratios[-1]:.3f}", flush=True)
+    median = statistics.median(ratios)
+    print(f"median throughput ratio CD / plain: {median:.3f} "
+          f"({'within' if median >= 0.95 else 'outside'} the 5% target)")
+
+
+if __name__ == "__main__":
+    main()
