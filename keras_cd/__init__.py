@@ -9,8 +9,8 @@ equation (Feynman-Kac).
 
 __version__ = "0.1.0"
 
-from keras_cd import checkpoint, layers, models
+from keras_cd import checkpoint, layers, models, smoothing
 from keras_cd.inference import monte_carlo
 from keras_cd.layers import CDBlock, DenseCDBlock, DiffusionNoise
 
-__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise", "checkpoint", "layers", "models", "monte_carlo"]
+__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise", "checkpoint", "layers", "models", "monte_carlo", "smoothing"]
