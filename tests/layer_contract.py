@@ -10,17 +10,25 @@ import keras
 import numpy as np
 
 
-def _head_model(layer, input_shape):
-    inputs = keras.Input(input_shape[1:])
-    features = layer(inputs)
-    outputs = keras.layers.Dense(1, name="head")(keras.layers.Flatten()(features))
-    return keras.Model(inputs, outputs), features
+def _symbolic(array):
+    return keras.Input(array.shape[1:], dtype=str(array.dtype))
 
 
-def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path):
-    """Runs the layer contract; `input_shape` includes the batch size."""
+def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path, extra_inputs=(),
+                         apply=None):
+    """Runs the layer contract; `input_shape` includes the batch size.
+
+    `extra_inputs` are further call arguments (arrays with their own leading
+    sizes, e.g. a graph), passed as model inputs; `apply(layer, tensors)`
+    returns the tensor the contract trains on (default: `layer(*tensors)`).
+    """
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=input_shape).astype("float32")
+    arrays = [x] + [np.asarray(a) for a in extra_inputs]
+    custom_apply = apply is not None
+    apply = apply or (lambda layer, tensors: layer(*tensors))
 
     # Config round trip, through the class and through the registry.
     layer = layer_class(**init_kwargs)
@@ -33,32 +41,38 @@ def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path):
     assert revived.get_config() == config
 
     # Symbolic call: output shape agrees with compute_output_shape.
-    model, features = _head_model(layer, input_shape)
-    symbolic_shape = (None,) + tuple(input_shape[1:])
-    assert tuple(features.shape) == tuple(layer.compute_output_shape(symbolic_shape))
+    inputs = [_symbolic(a) for a in arrays]
+    features = apply(layer, inputs)
+    if not custom_apply:
+        symbolic_shape = (None,) + tuple(input_shape[1:])
+        assert tuple(features.shape) == tuple(layer.compute_output_shape(symbolic_shape))
+    head = keras.layers.Dense(1, name="head")(keras.layers.Flatten()(features))
+    model = keras.Model(inputs, head)
 
-    # Eager call, in inference and in training mode.
-    expected_shape = tuple(layer.compute_output_shape(tuple(input_shape)))
-    inference = np.asarray(layer(x))
-    assert inference.shape == expected_shape
-    assert np.all(np.isfinite(inference))
-    trained = np.asarray(layer(x, training=True))
-    assert trained.shape == expected_shape and np.all(np.isfinite(trained))
+    # Eager calls, in inference and in training mode.
+    for training in (False, True):
+        if custom_apply:
+            eager = np.asarray(apply(layer, arrays))
+        else:
+            eager = np.asarray(layer(*arrays, training=training))
+            assert eager.shape == tuple(layer.compute_output_shape(tuple(input_shape)))
+        assert np.all(np.isfinite(eager))
+    assert np.all(np.isfinite(np.asarray(model(arrays, training=False))))
 
     # .keras save and load, no custom_objects: identical inference outputs.
     path = tmp_path / f"{layer_class.__name__}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert any(type(l) is layer_class for l in loaded.layers)
-    np.testing.assert_array_equal(
-        model.predict(x, verbose=0), loaded.predict(x, verbose=0)
-    )
+    assert any(type(l) is layer_class for l in loaded.layers) or custom_apply
+    np.testing.assert_array_equal(np.asarray(model(arrays)), np.asarray(loaded(arrays)))
 
-    # One fit step trains the layer's own weights.
+    # One fit step trains the layer's own weights (full batch, as a dataset so
+    # that inputs may have different leading sizes).
     before = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     target = rng.normal(size=(input_shape[0], 1)).astype("float32")
-    history = model.fit(x, target, batch_size=input_shape[0], epochs=1, verbose=0)
+    dataset = tf.data.Dataset.from_tensors((tuple(arrays), target))
+    history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
     assert all(not np.array_equal(b, a) for b, a in zip(before, after)), (
@@ -68,7 +82,10 @@ def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path):
     # mixed_float16: float16 compute, float32 variables.
     mixed = layer_class(**init_kwargs, dtype="mixed_float16")
     for training in (False, True):
-        output = mixed(x, training=training)
+        if custom_apply:  # the layer's own float outputs are checked by its tests
+            assert np.all(np.isfinite(np.asarray(apply(mixed, arrays), dtype="float32")))
+            continue
+        output = mixed(*arrays, training=training)
         assert keras.backend.standardize_dtype(output.dtype) == "float16"
         assert np.all(np.isfinite(np.asarray(output, dtype="float32")))
     for variable in mixed.trainable_weights:

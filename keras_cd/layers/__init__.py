@@ -3,5 +3,7 @@
 from keras_cd.layers.cd_block import CDBlock
 from keras_cd.layers.dense_cd_block import DenseCDBlock
 from keras_cd.layers.diffusion_noise import DiffusionNoise
+from keras_cd.layers.gaussian_kernel_graph import GaussianKernelGraph
+from keras_cd.layers.graph_diffusion import GraphDiffusion
 
-__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise"]
+__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise", "GaussianKernelGraph", "GraphDiffusion"]

@@ -1,0 +1,5 @@
+"""Datasets in the layouts the paper's experiments use."""
+
+from keras_cd.datasets.gnnbench import GraphData, load_gnnbench, random_split
+
+__all__ = ["GraphData", "load_gnnbench", "random_split"]

@@ -1,0 +1,15 @@
+"""Graphs over the data: Laplacians, eigenvalue bounds and Gaussian kNN graphs.
+
+Offline work (building a Laplacian from an adjacency matrix, bounding its
+spectrum) uses scipy.sparse; what `keras_cd.GraphDiffusion` takes is either a
+dense (N, N) Laplacian or its nonzeros as an edge list
+`(senders, receivers, weights)` with (L u)_i = sum over edges e with
+receivers[e] = i of weights[e] * u[senders[e]].
+"""
+
+from keras_cd.graph.knn import gaussian_knn_graph
+from keras_cd.graph.laplacian import (NORMALIZATIONS, gershgorin_bound, largest_eigenvalue,
+                                      laplacian)
+
+__all__ = ["NORMALIZATIONS", "gaussian_knn_graph", "gershgorin_bound", "laplacian",
+           "largest_eigenvalue"]

@@ -1,0 +1,52 @@
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.datasets.test_gnnbench import write_gnnbench
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "examples", "train_graph.py")
+
+
+def run(*argv):
+    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=600)
+
+
+def planted_partition(path, classes=3, per_class=60, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), per_class)
+    same = labels[:, None] == labels[None, :]
+    adjacency = np.triu(rng.random((len(labels),) * 2) < np.where(same, 0.08, 0.005), 1)
+    features = (rng.random((len(labels), 30)) < 0.05 + 0.1 * (np.arange(30) % classes == labels[:, None]))
+    return write_gnnbench(path, adjacency + adjacency.T, features.astype(float), labels)
+
+
+def test_end_to_end_on_a_synthetic_graph(tmp_path):
+    result = run("--data", str(planted_partition(tmp_path / "toy.npz")), "--num-splits", "2",
+                 "--num-inits", "1", "--max-epochs", "60", "--patience", "10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    match = re.fullmatch(r"test accuracy: (\d+\.\d\d) ± (\d+\.\d\d) over 2 runs", last)
+    assert match and 34 < float(match.group(1)) <= 100, last  # better than chance (33%)
+
+
+def test_reports_the_instability_of_the_reference_setting(cora_path):
+    result = run("--data", str(cora_path), "--num-splits", "1", "--num-inits", "1", "--max-epochs", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "lambda_max(L) = 5.780" in result.stdout
+    assert "unstable here: sigma2 * lambda_max = 2.023 > 2" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].endswith("over 1 runs")
+
+
+def test_clear_errors(tmp_path):
+    missing = run("--data", str(tmp_path / "nope.npz"))
+    assert missing.returncode == 1 and "No gnnbench file" in missing.stderr
+    (tmp_path / "bad.npz").write_bytes(b"garbage")
+    malformed = run("--data", str(tmp_path / "bad.npz"))
+    assert malformed.returncode == 1 and "Malformed gnnbench file" in malformed.stderr
+    small = planted_partition(tmp_path / "small.npz", per_class=40)
+    impossible = run("--data", str(small))
+    assert impossible.returncode == 1 and "Impossible split" in impossible.stderr

@@ -1,0 +1,127 @@
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from keras_cd import GraphDiffusion, graph
+from tests.graph.test_laplacian import random_graph
+from tests.layer_contract import check_layer_contract
+
+ADJACENCY = random_graph(30, density=0.15, seed=3)
+EDGES = graph.laplacian(ADJACENCY, "coin")
+DENSE = graph.laplacian(ADJACENCY, "coin", format="dense")
+LAMBDA_MAX = graph.largest_eigenvalue(DENSE)
+
+
+def u0(channels=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(len(ADJACENCY), channels)).astype("float32")
+
+
+def with_edges(layer, tensors):
+    return layer(tensors[0], tuple(tensors[1:]))
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "implicit"])
+def test_layer_contract_with_a_dense_laplacian(scheme, tmp_path):
+    check_layer_contract(GraphDiffusion, {"num_steps": 3, "sigma2": 0.2, "scheme": scheme,
+                                          "trainable_sigma2": True},
+                         (len(ADJACENCY), 4), tmp_path, extra_inputs=[DENSE])
+
+
+def test_layer_contract_with_an_edge_list(tmp_path):
+    check_layer_contract(GraphDiffusion, {"num_steps": 3, "sigma2": 0.2, "trainable_sigma2": True},
+                         (len(ADJACENCY), 4), tmp_path, extra_inputs=list(EDGES), apply=with_edges)
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "implicit"])
+def test_dense_and_edge_paths_agree(scheme):
+    layer = GraphDiffusion(5, 0.3, scheme=scheme)
+    np.testing.assert_allclose(np.asarray(layer(u0(), DENSE)), np.asarray(layer(u0(), EDGES)), atol=1e-5)
+
+
+def test_explicit_steps_are_the_matrix_power():
+    expected = np.linalg.matrix_power(np.eye(len(DENSE)) - 0.25 * DENSE, 7) @ u0()
+    np.testing.assert_allclose(np.asarray(GraphDiffusion(7, 0.25)(u0(), EDGES)), expected, atol=1e-5)
+    expected = np.linalg.matrix_power(np.linalg.inv(np.eye(len(DENSE)) + 0.25 * DENSE), 7) @ u0()
+    np.testing.assert_allclose(np.asarray(GraphDiffusion(7, 0.25, scheme="implicit")(u0(), EDGES)),
+                               expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "implicit"])
+def test_converges_to_the_heat_semigroup_with_order_one(scheme):
+    t = 1.5
+    exact = expm(-t * DENSE.astype("float64")) @ u0()
+    steps = np.array([8, 16, 32, 64])
+    errors = [np.abs(np.asarray(GraphDiffusion(int(n), t / n, scheme=scheme)(u0(), EDGES)) - exact).max()
+              for n in steps]
+    order = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
+    assert 0.9 < order < 1.1, (errors, order)
+    assert errors[-1] < 0.01
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "implicit"])
+def test_mass_conservation_maximum_principle_and_energy_decay(scheme):
+    u = u0(3)
+    steps = [np.asarray(GraphDiffusion(k, 0.2, scheme=scheme)(u, EDGES)) for k in range(0, 30, 5)]
+    for state in steps:
+        np.testing.assert_allclose(state.sum(axis=0), u.sum(axis=0), atol=1e-4)  # L 1 = 0, L = L^T
+    # sigma2 * max L_ii <= 1 (explicit) keeps every step a convex combination.
+    assert 0.2 * DENSE.diagonal().max() <= 1
+    for state in steps:
+        assert np.all(state <= u.max(axis=0) + 1e-5) and np.all(state >= u.min(axis=0) - 1e-5)
+    energies = [np.einsum("nc,nm,mc->", s, DENSE, s) for s in steps]
+    assert all(later <= earlier + 1e-5 for earlier, later in zip(energies, energies[1:]))
+
+
+def test_stability_warning_fires_exactly_past_the_limit():
+    limit = 2 / LAMBDA_MAX
+    with pytest.warns(UserWarning, match=r"Unstable explicit diffusion.*sigma2 <= "):
+        GraphDiffusion(20, limit * 1.01, lambda_max=LAMBDA_MAX)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GraphDiffusion(20, limit * 0.99, lambda_max=LAMBDA_MAX)
+        GraphDiffusion(20, limit, lambda_max=LAMBDA_MAX)
+        GraphDiffusion(20, limit * 1.5, lambda_max=LAMBDA_MAX, scheme="implicit")
+        GraphDiffusion(20, limit * 1.5)  # unknown lambda_max: nothing to check
+    # And the instability is real: the top eigenmode grows past the limit.
+    eigenvalues, vectors = np.linalg.eigh(DENSE)
+    top = vectors[:, -1:].astype("float32")
+    grown = np.asarray(GraphDiffusion(20, limit * 1.1)(top, EDGES))
+    assert np.linalg.norm(grown) > 1.5 * np.linalg.norm(top)
+    stable = np.asarray(GraphDiffusion(20, limit * 1.1, scheme="implicit")(top, EDGES))
+    assert np.linalg.norm(stable) < np.linalg.norm(top)
+
+
+def test_num_steps_zero_is_the_identity_and_sigma2_can_be_learned():
+    np.testing.assert_array_equal(np.asarray(GraphDiffusion(0, 1.0)(u0(), EDGES)), u0())
+    inputs = [keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32"), keras.Input(())]
+    layer = GraphDiffusion(4, 0.1, trainable_sigma2=True)
+    model = keras.Model(inputs, layer(inputs[0], tuple(inputs[1:])))
+    assert [w.name for w in layer.trainable_weights] == ["sigma2"]
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    import tensorflow as tf
+
+    target = np.asarray(GraphDiffusion(4, 0.3)(u0(), EDGES))
+    data = tf.data.Dataset.from_tensors(((u0(),) + tuple(EDGES), target)).repeat(200)
+    model.fit(data, epochs=1, verbose=0)
+    assert float(layer.sigma2_weight.numpy()) == pytest.approx(0.3, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"num_steps": -1, "sigma2": 0.1}, "num_steps"), ({"num_steps": 2.5, "sigma2": 0.1}, "num_steps"),
+     ({"num_steps": 2, "sigma2": -0.1}, "sigma2"), ({"num_steps": 2, "sigma2": float("inf")}, "sigma2"),
+     ({"num_steps": 2, "sigma2": 0.1, "scheme": "rk4"}, "scheme"),
+     ({"num_steps": 2, "sigma2": 0.1, "lambda_max": -1.0}, "lambda_max"),
+     ({"num_steps": 2, "sigma2": 0.1, "solver_iterations": 0}, "solver_iterations")],
+)
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
+        GraphDiffusion(**kwargs)
+
+
+def test_wrong_input_rank():
+    with pytest.raises(ValueError, match="expected rank 2"):
+        GraphDiffusion(2, 0.1)(np.zeros((30,), "float32"), DENSE)
