@@ -61,12 +61,12 @@ class GaussianKernelGraph(keras.layers.Layer):
         squares = ops.sum(x * x, axis=-1)
         distances2 = squares[:, None] - 2.0 * ops.matmul(x, ops.transpose(x)) + squares[None, :]
         distances2 = ops.maximum(distances2, 0.0) + ops.eye(size) * 1e30  # never yourself
-        k = ops.minimum(self.num_neighbors, size - 1)
+        # At most size - 1 neighbours; a batch of one takes itself (at the
+        # 1e30 distance), which gives it the zero Laplacian it should have.
+        k = ops.maximum(ops.minimum(self.num_neighbors, size - 1), 1)
         negative, neighbors = ops.top_k(-distances2, k)
         distances = ops.sqrt(ops.maximum(-negative, 0.0))
-        # A batch of one has no neighbours (k = 0): pad so the bandwidth lookup stays valid.
-        padded = ops.concatenate([distances, ops.ones((size, 1), distances.dtype)], axis=1)
-        bandwidth = ops.take(padded, ops.maximum(ops.minimum(self.bandwidth_neighbor, k), 1) - 1, axis=1)
+        bandwidth = ops.take(distances, ops.minimum(self.bandwidth_neighbor, k) - 1, axis=1)
         weights = ops.exp(-ops.square(distances / ops.maximum(bandwidth, EPSILON)[:, None]))
         degrees = ops.sum(weights, axis=1)
         rows = ops.reshape(ops.repeat(ops.arange(size)[:, None], k, axis=1), (-1,))

@@ -1,12 +1,52 @@
 import keras
+from keras import ops
 
 from keras_cd.layers.graph_diffusion import GraphDiffusion
 
 GRAPHS = ("edges", "dense")
 
 
+@keras.saving.register_keras_serializable(package="keras_cd")
+class SparseInputProjection(keras.layers.Layer):
+    """`Dense(units)(Dropout(rate)(x))` for a sparse `x`, touching only its nonzeros.
+
+    (x W)_i = sum over the nonzeros (i, j) of x_ij W_j, by gather + segment_sum,
+    so it compiles under XLA (tf.sparse's matmul does not). Dropout on the
+    nonzeros is dropout on x, since dropped zeros stay zero. Takes the sparse
+    tensors of `keras.Input(..., sparse=True)` (TensorFlow backend).
+    """
+
+    def __init__(self, units, dropout=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.dropout, self.seed = units, dropout, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs, training=None):
+        values = ops.cast(inputs.values, self.compute_dtype)
+        if training and self.dropout:
+            keep = keras.random.uniform(ops.shape(values), seed=self.seed_generator) >= self.dropout
+            values = ops.where(keep, values / (1 - self.dropout), 0)
+        rows, cols = inputs.indices[:, 0], inputs.indices[:, 1]
+        contributions = values[:, None] * ops.take(self.kernel, cols, axis=0)
+        num_rows = ops.cast(inputs.dense_shape[0], "int32")
+        return ops.segment_sum(contributions, rows, num_segments=num_rows) + self.bias
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units, "dropout": self.dropout, "seed": self.seed})
+        return config
+
+
 def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden_units=64,
-                    dropout=0.5, graph="edges", scheme="explicit", lambda_max=None,
+                    dropout=0.5, input_dropout=None, graph="edges", scheme="explicit", lambda_max=None,
                     trainable_sigma2=False, sparse_features=False, name="coin"):
     """COIN: a residual base classifier followed by heat diffusion on the data graph.
 
@@ -33,13 +73,16 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
         num_steps: int >= 0, diffusion steps. Defaults to `20`.
         sigma2: float >= 0, diffusion step size. Defaults to `0.35`.
         hidden_units: int, width of h. Defaults to `64`.
-        dropout: float in [0, 1), dropout rate on the (dense) features and on h.
-            Defaults to `0.5`.
+        dropout: float in [0, 1), dropout rate on h. Defaults to `0.5`.
+        input_dropout: float in [0, 1) or None, dropout rate on the (dense)
+            features; None uses `dropout`.
         graph: `"edges"` (inputs senders, receivers, weights) or `"dense"`
             (an (N, N) Laplacian input). Defaults to `"edges"`.
         scheme, lambda_max, trainable_sigma2: passed to `GraphDiffusion`.
-        sparse_features: bool, take the features as a sparse tensor
-            (TensorFlow backend). Defaults to `False`.
+        sparse_features: bool, take the features as a sparse tensor and
+            project them through their nonzeros only (`SparseInputProjection`,
+            TensorFlow backend; fast, compiles under XLA, but a sparse input
+            does not export to ONNX). Defaults to `False`.
         name: model name.
 
     Returns:
@@ -68,8 +111,12 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
     else:
         laplacian = keras.Input((None,), name="laplacian")
         graph_inputs = [laplacian]
-    x = features if sparse_features else keras.layers.Dropout(dropout, name="input_dropout")(features)
-    h = keras.layers.Dense(hidden_units, name="input_projection")(x)
+    input_dropout = dropout if input_dropout is None else input_dropout
+    if sparse_features:
+        h = SparseInputProjection(hidden_units, input_dropout, name="input_projection")(features)
+    else:
+        x = keras.layers.Dropout(input_dropout, name="input_dropout")(features) if input_dropout else features
+        h = keras.layers.Dense(hidden_units, name="input_projection")(x)
     h = keras.layers.Dropout(dropout, name="dropout1")(h)
     velocity = keras.layers.Dense(hidden_units, activation="relu", name="residual")(h)
     h = keras.layers.Add(name="residual_step")([h, velocity])

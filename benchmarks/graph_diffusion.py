@@ -1,0 +1,151 @@
+"""Graph diffusion at scale: COIN on Cora, edge-list diffusion, kNN graph building.
+
+Prints, side by side in one run:
+
+1. COIN on Cora (`examples/train_graph.py`'s trainer: Adam, early stopping)
+   with num_steps 20 and 0: mean test accuracy and seconds per training run,
+   over `--cora-runs` random splits (the first run of each includes the XLA
+   compilation, reported separately);
+2. the time of one explicit diffusion step u - sigma2 * L u through the
+   edge list (gather + segment_sum; keras_cd.GraphDiffusion under
+   tf.function, with and without XLA) against scipy's CSR sparse-dense
+   product L @ u, on a random graph of `--nodes` nodes and `--edges` edges
+   with `--channels` channels;
+3. time and peak memory (peak resident set above the resident set just
+   before the call, each in a fresh process) of building the Gaussian kNN graph Laplacian of
+   `--points` random points in 64 dimensions with
+   `keras_cd.graph.gaussian_knn_graph`, against scikit-learn's
+   `kneighbors_graph` alone.
+
+    python benchmarks/graph_diffusion.py
+    python benchmarks/graph_diffusion.py --cora-runs 10 --nodes 100000 --edges 1000000
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cora(args):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_graph", os.path.join(ROOT, "examples", "train_graph.py"))
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    if not os.path.isfile(args.data):
+        print(f"1. Cora: skipped, no file at {args.data} (set KERAS_CD_DATA or --data)")
+        return
+    print(f"1. COIN on Cora, {args.cora_runs} random splits x 1 initialisation each")
+    print(f"{'num_steps':>10}{'test accuracy':>20}{'s/run (first)':>15}{'s/run (rest)':>14}{'epochs':>8}")
+    for steps in (20, 0):
+        trainer = script.Trainer(script.parse_args(["--data", args.data, "--num-steps", str(steps)]))
+        results = [trainer.run(split, split) for split in range(args.cora_runs)]
+        accuracies = [100 * r[0] for r in results]
+        seconds = [r[2] for r in results]
+        rest = statistics.mean(seconds[1:]) if len(seconds) > 1 else float("nan")
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        print(f"{steps:>10}{statistics.mean(accuracies):>13.2f} ± {spread:4.2f}{seconds[0]:>15.2f}"
+              f"{rest:>14.2f}{statistics.mean(r[1] for r in results):>8.0f}", flush=True)
+
+
+def diffusion_step(args):
+    import numpy as np
+    import scipy.sparse as sp
+    import tensorflow as tf
+
+    import keras_cd
+
+    rng = np.random.default_rng(0)
+    senders = rng.integers(0, args.nodes, args.edges).astype("int32")
+    receivers = np.sort(rng.integers(0, args.nodes, args.edges)).astype("int32")
+    weights = rng.random(args.edges).astype("float32")
+    u = rng.normal(size=(args.nodes, args.channels)).astype("float32")
+    matrix = sp.csr_matrix((weights, (receivers, senders)), shape=(args.nodes, args.nodes))
+    layer = keras_cd.GraphDiffusion(1, 0.1)
+    edges = tuple(tf.constant(a) for a in (senders, receivers, weights))
+    u_tf = tf.constant(u)
+
+    def best_of(run, repeats=5):
+        run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    scipy_step = best_of(lambda: u - 0.1 * (matrix @ u))
+    rows = [("scipy CSR @ dense", scipy_step)]
+    for jit in (False, True):
+        step = tf.function(lambda x: layer(x, edges), jit_compile=jit)
+        rows.append((f"edge list, tf.function{' + XLA' if jit else ''}",
+                     best_of(lambda: step(u_tf).numpy())))
+        check = step(u_tf).numpy()
+    error = float(np.abs(check - (u - 0.1 * (matrix @ u))).max())
+    print(f"\n2. one diffusion step, {args.nodes:,} nodes, {args.edges:,} edges, {args.channels} channels "
+          f"(best of 5; max |edge list - scipy| = {error:.2g})")
+    for name, seconds in rows:
+        print(f"{name:<34}{seconds * 1000:>10.1f} ms   {seconds / scipy_step:>5.2f}x scipy")
+
+
+KNN_CHILD = """
+import json, resource, sys, time
+import numpy as np
+method, points = sys.argv[1], int(sys.argv[2])
+if method == "keras_cd":
+    from keras_cd.graph import gaussian_knn_graph
+else:
+    from sklearn.neighbors import kneighbors_graph
+x = np.random.default_rng(0).standard_normal((points, 64), dtype=np.float32)
+with open("/proc/self/statm") as handle:  # resident pages now, in KB below
+    baseline = int(handle.read().split()[1]) * resource.getpagesize() // 1024
+start = time.perf_counter()
+if method == "keras_cd":
+    result = gaussian_knn_graph(x, 8, 4, format="scipy")
+else:
+    result = kneighbors_graph(x, 8, mode="distance")
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_mb": (peak - baseline) / 1024, "nnz": int(result.nnz)}))
+"""
+
+
+def knn(args):
+    print(f"\n3. Gaussian kNN graph of {args.points:,} points in 64 dimensions (k = 8), fresh process each")
+    print(f"{'method':<44}{'seconds':>9}{'peak MB':>9}{'nonzeros':>11}")
+    for method, label in (("keras_cd", "keras_cd.graph.gaussian_knn_graph (Laplacian)"),
+                          ("sklearn", "sklearn kneighbors_graph (distances only)")):
+        result = subprocess.run([sys.executable, "-c", KNN_CHILD, method, str(args.points)],
+                                capture_output=True, text=True, timeout=1800)
+        if result.returncode:
+            print(f"{label}: failed: {result.stderr[-500:]}")
+            continue
+        row = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"{label:<44}{row['seconds']:>9.1f}{row['peak_mb']:>9.0f}{row['nnz']:>11,}", flush=True)
+
+
+def main():
+    base = os.environ.get("KERAS_CD_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=os.path.join(base, "cora.npz"))
+    parser.add_argument("--cora-runs", type=int, default=5)
+    parser.add_argument("--nodes", type=int, default=1_000_000)
+    parser.add_argument("--edges", type=int, default=10_000_000)
+    parser.add_argument("--channels", type=int, default=16)
+    parser.add_argument("--points", type=int, default=100_000)
+    args = parser.parse_args()
+    cora(args)
+    diffusion_step(args)
+    knn(args)
+
+
+if __name__ == "__main__":
+    main()
