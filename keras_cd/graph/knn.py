@@ -32,7 +32,8 @@ def gaussian_weights_laplacian(rows, cols, distances, bandwidths, size):
     return sp.diags(np.asarray(symmetric.sum(axis=1)).ravel()) - symmetric
 
 
-def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="edges", n_jobs=None):
+def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="edges", n_jobs=None,
+                       working_memory_mb=128):
     """The Laplacian of a Gaussian kNN graph over `points`, built without an N x N matrix.
 
     Same graph as `keras_cd.GaussianKernelGraph` (which builds it in-batch,
@@ -51,7 +52,10 @@ def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="ed
         bandwidth_neighbor: int in [1, num_neighbors]. Defaults to `4`.
         format: `"edges"`, `"dense"` or `"scipy"`, as in `laplacian`.
         n_jobs: parallel jobs of the neighbour search (scikit-learn's).
+        working_memory_mb: memory for one chunk of pairwise distances
+            (scikit-learn's `working_memory`). Defaults to `128`.
     """
+    import sklearn
     from sklearn.neighbors import NearestNeighbors
 
     num_neighbors, bandwidth_neighbor = check_neighbors(num_neighbors, bandwidth_neighbor)
@@ -61,7 +65,8 @@ def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="ed
                          f"Received: shape {points.shape}. Flatten each point to a vector.")
     k = min(num_neighbors, len(points) - 1)
     search = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(points)
-    distances, indices = search.kneighbors(points)
+    with sklearn.config_context(working_memory=working_memory_mb):  # bounds the distance chunks
+        distances, indices = search.kneighbors(points)
     distances, indices = distances[:, 1:], indices[:, 1:]  # drop each point itself
     bandwidths = distances[:, min(bandwidth_neighbor, k) - 1]
     rows = np.repeat(np.arange(len(points)), k)
