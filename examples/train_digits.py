@@ -1,6 +1,6 @@
 """Train a small convection-diffusion ResNet on scikit-learn's digits.
 
-What it does: builds a pre-activation ResNet of `keras_cd.CDBlock`s for the
+What it does: builds `keras_cd.models.cd_resnet` (ResNet-14) for the
 8x8 handwritten digits that ship with scikit-learn (1,797 images, no download),
 trains it twice from the same initial weights, once with diffusion
 (`--sigma`, default 0.1) and once as the plain ResNet (sigma = 0), and prints
@@ -59,19 +59,6 @@ def load_digits(seed):
     return train_test_split(images, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
 
 
-def cd_resnet(sigma, dt, seed):
-    """Stem conv, two stages of two CDBlocks (16 and 32 filters), classifier."""
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name="stem")(inputs)
-    for index, (filters, strides) in enumerate([(16, 1), (16, 1), (32, 2), (32, 1)]):
-        x = keras_cd.CDBlock(filters, strides=strides, dt=dt, sigma=sigma,
-                             seed=seed * 100 + index, name=f"block{index}")(x)
-    x = keras.layers.ReLU()(keras.layers.BatchNormalization(name="final_bn")(x))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(10, activation="softmax", name="classifier")(x)
-    return keras.Model(inputs, outputs, name=f"cd_resnet_sigma{sigma:g}")
-
-
 def accuracy(probabilities, labels):
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
@@ -90,8 +77,11 @@ def main(argv=None):
     args = parse_args(argv)
     x_train, x_test, y_train, y_test = load_digits(args.seed)
     keras.utils.set_random_seed(args.seed)
-    plain = cd_resnet(0.0, args.dt, args.seed)
-    diffusive = cd_resnet(args.sigma, args.dt, args.seed)
+    # The CIFAR ResNet family on 8x8 inputs: ResNet-14, stages of 16/32/64 filters.
+    plain = keras_cd.models.cd_resnet(depth=14, sigma=0.0, dt=args.dt, input_shape=(8, 8, 1),
+                                      seed=args.seed, name="plain")
+    diffusive = keras_cd.models.cd_resnet(depth=14, sigma=args.sigma, dt=args.dt,
+                                          input_shape=(8, 8, 1), seed=args.seed, name="cd")
     diffusive.set_weights(plain.get_weights())  # same initial weights
     rows = {}
     for label, model in (("plain ResNet (sigma=0)", plain), (f"CD-ResNet (sigma={args.sigma:g})", diffusive)):

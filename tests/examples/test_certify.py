@@ -27,6 +27,9 @@ def test_trains_certifies_prints_the_table_and_writes_the_plot(tmp_path):
     accuracies = [float(line.split()[1]) for line in table]
     assert [float(line.split()[0]) for line in table] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5]
     assert accuracies == sorted(accuracies, reverse=True)  # certified accuracy never grows with r
+    # An abstention is never certified correct.
+    abstained = int(next(l for l in lines if l.startswith("abstained on")).split()[2])
+    assert accuracies[0] <= 1 - abstained / 6 + 1e-9
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded = run("--load", str(saved), "--num-test", "4", "--n0", "10", "--n", "100", "--plot", "")
     assert loaded.returncode == 0 and "certified 4 test images" in loaded.stdout
