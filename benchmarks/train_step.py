@@ -5,6 +5,10 @@ CIFAR-shaped batch with the He et al. optimizer; their compiled train steps
 are timed alternately (plain, CD, plain, CD, ...) in one process so that
 machine load affects both alike. Prints images/second per round and the
 median ratio CD / plain (target: >= 0.95, i.e. diffusion costs < 5%).
+It then times drawing one step's noise alone (all blocks' outputs), and
+the uniform random numbers it is made from alone, as a share of the plain
+step: the second is the floor any exact Gaussian sampler built on
+TensorFlow's counter-based generator pays.
 
     python benchmarks/train_step.py                  # ResNet-20, batch 128
     python benchmarks/train_step.py --depth 56 --rounds 7
@@ -19,8 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import keras_cd  # noqa: E402
+from keras_cd._random import gaussian_like  # noqa: E402
 
 
 def build(sigma, depth, weights=None):
@@ -40,6 +46,32 @@ def images_per_second(model, x, y, steps):
     return steps * len(x) / (time.perf_counter() - start)
 
 
+def noise_draw_seconds(model, batch_size, repeats=10):
+    """Seconds to draw one training step's noise: sampler, uniforms only."""
+    shapes = [
+        (batch_size,) + tuple(layer.compute_output_shape((None,) + tuple(layer.input.shape[1:]))[1:])
+        for layer in model.layers if isinstance(layer, keras_cd.CDBlock)
+    ]
+    generator = keras.random.SeedGenerator(0)
+
+    @tf.function
+    def gaussians():
+        return [gaussian_like(tf.zeros(shape), 0.1, generator) for shape in shapes]
+
+    @tf.function
+    def uniforms():
+        return [keras.random.uniform(shape, seed=generator) for shape in shapes]
+
+    def timed(function):
+        function()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function()  # runs to completion on the CPU; no copy back
+        return (time.perf_counter() - start) / repeats
+
+    return sum(int(np.prod(shape)) for shape in shapes), timed(gaussians), timed(uniforms)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--depth", type=int, default=20)
@@ -56,16 +88,23 @@ def main():
     diffusive = build(args.sigma, args.depth, plain.get_weights())
     print(f"backend {keras.backend.backend()}; ResNet-{args.depth}; batch {args.batch_size}; "
           f"{args.steps} steps x {args.rounds} rounds, alternating")
-    ratios = []
+    ratios, plain_rates = [], []
     for round_index in range(args.rounds):
         plain_rate = images_per_second(plain, x, y, args.steps)
         cd_rate = images_per_second(diffusive, x, y, args.steps)
         ratios.append(cd_rate / plain_rate)
+        plain_rates.append(plain_rate)
         print(f"round {round_index + 1}: plain {plain_rate:8.1f} img/s   CD (sigma={args.sigma:g}) "
               f"{cd_rate:8.1f} img/s   ratio {ratios[-1]:.3f}", flush=True)
     median = statistics.median(ratios)
     print(f"median throughput ratio CD / plain: {median:.3f} "
           f"({'within' if median >= 0.95 else 'outside'} the 5% target)")
+    plain_step = args.batch_size / statistics.median(plain_rates)
+    count, gaussian_time, uniform_time = noise_draw_seconds(diffusive, args.batch_size)
+    print(f"one step's noise: {count / 1e6:.1f}M values; drawing it takes "
+          f"{gaussian_time * 1e3:.1f} ms = {gaussian_time / plain_step:.1%} of a plain step "
+          f"({plain_step * 1e3:.0f} ms); the uniforms alone {uniform_time * 1e3:.1f} ms "
+          f"= {uniform_time / plain_step:.1%}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_cd import _validation
-from keras_cd._random import ReplicaSeedGenerator
+from keras_cd._random import ReplicaSeedGenerator, gaussian_like
 from keras_cd.inference import current_noise_feed, monte_carlo_enabled
 
 MODES = ("additive", "relative")
@@ -108,20 +108,17 @@ class DiffusionNoise(keras.layers.Layer):
             eps = feed.take(inputs.shape, self.compute_dtype)
             if eps is None:  # the feed is only counting the noise width
                 return inputs
-        else:
-            eps = keras.random.normal(
-                ops.shape(inputs), dtype=self.compute_dtype,
-                seed=self.seed_generator,
-            )
-        scale = ops.cast(self.noise_stddev, self.compute_dtype)
+            noise = ops.cast(self.noise_stddev, self.compute_dtype) * eps
+        else:  # float32, sigma * sqrt(dt) * N(0, I)
+            noise = gaussian_like(inputs, self.noise_stddev, self.seed_generator)
         if self.mode == "relative":
             feature_axes = tuple(range(1, len(inputs.shape)))
             # Statistics in float32 at least: float16 overflows on x**2.
             low = self.compute_dtype in ("float16", "bfloat16")
             wide = ops.cast(inputs, "float32") if low else inputs
             sample_std = ops.std(wide, axis=feature_axes, keepdims=True)
-            scale = scale * ops.cast(sample_std, self.compute_dtype)
-        return inputs + scale * eps
+            noise = noise * ops.cast(sample_std, noise.dtype)
+        return inputs + ops.cast(noise, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -68,14 +68,15 @@ def test_sigma_zero_is_the_identity_in_training(rng):
 
 
 def test_fresh_noise_each_call_and_reproducible_from_seed():
-    x = np.zeros((4, 1000), "float32")
+    x = np.zeros((40, 1000), "float32")
     first, second = DiffusionNoise(1.0, seed=42), DiffusionNoise(1.0, seed=42)
     a1, a2 = np.asarray(first(x, training=True)), np.asarray(first(x, training=True))
     b1 = np.asarray(second(x, training=True))
     assert not np.allclose(a1, a2)
     np.testing.assert_array_equal(a1, b1)
     other = np.asarray(DiffusionNoise(1.0, seed=43)(x, training=True))
-    assert abs(np.corrcoef(a1.ravel(), other.ravel())[0, 1]) < 0.02
+    # Independent streams: |corr| within 5 standard errors of 0.
+    assert abs(np.corrcoef(a1.ravel(), other.ravel())[0, 1]) < 5 / np.sqrt(x.size)
 
 
 def test_monte_carlo_switch_turns_noise_on_at_inference_only_inside():

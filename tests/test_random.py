@@ -1,0 +1,66 @@
+"""The fast Gaussian sampler behind DiffusionNoise (Box-Muller, vectorised)."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats
+
+from keras_cd._random import gaussian_like
+
+
+@pytest.mark.parametrize(
+    "shape", [(200, 50, 16), (200, 50, 15), (100_001,), (7, 3, 3, 9)],
+    ids=["pairs-on-last-axis", "odd-last-axis", "odd-flat", "small-odd"],
+)
+def test_samples_are_standard_normal_with_the_input_shape(shape):
+    noise = np.asarray(
+        gaussian_like(np.zeros(shape, "float32"), 1.0, keras.random.SeedGenerator(4))
+    )
+    assert noise.shape == shape and noise.dtype == np.float32
+    values = noise.ravel().astype("float64")
+    n = values.size
+    assert abs(values.mean()) < 5 / np.sqrt(n)
+    assert abs(values.std() - 1) < 5 / np.sqrt(2 * n)
+    if n >= 10_000:
+        assert stats.kstest(values[:100_000], "norm").pvalue > 1e-3
+        # Kurtosis 3 and the tails of a Gaussian, not just two moments.
+        assert abs(np.mean(values**4) - 3) < 0.1
+        assert np.mean(np.abs(values) > 3) == pytest.approx(2 * stats.norm.sf(3), rel=0.2)
+
+
+def test_the_two_members_of_each_pair_are_independent():
+    # z1 = r cos(theta) and z2 = r sin(theta) share r: with a wrong radius
+    # law they would be uncorrelated but dependent (corr of squares != 0).
+    noise = np.asarray(
+        gaussian_like(np.zeros((100_000, 2), "float32"), 1.0, keras.random.SeedGenerator(1))
+    ).astype("float64")
+    first, second = noise[:, 0], noise[:, 1]
+    limit = 5 / np.sqrt(len(noise))
+    assert abs(np.corrcoef(first, second)[0, 1]) < limit
+    assert abs(np.corrcoef(first**2, second**2)[0, 1]) < limit
+    assert stats.kstest(first**2 + second**2, "chi2", args=(2,)).pvalue > 1e-3
+
+
+def test_stddev_scales_and_seed_reproduces():
+    x = np.zeros((500, 40), "float32")
+    a = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
+    b = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
+    c = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(10)))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert a.std() == pytest.approx(3.0, rel=0.02)
+
+
+@pytest.mark.parametrize("channels", [8, 5])
+def test_dynamic_batch_inside_a_graph(channels):
+    generator = keras.random.SeedGenerator(2)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, channels), "float32")])
+    def draw(x):
+        return gaussian_like(x, 1.0, generator)
+
+    for batch in (1, 3, 2000):
+        noise = draw(tf.zeros((batch, channels))).numpy()
+        assert noise.shape == (batch, channels)
+    assert noise.std() == pytest.approx(1.0, rel=0.05)
