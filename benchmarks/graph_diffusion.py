@@ -12,7 +12,7 @@ Prints, side by side in one run:
    product L @ u, on a random graph of `--nodes` nodes and `--edges` edges
    with `--channels` channels;
 3. time and peak memory (peak resident set above the resident set just
-   before the call, each in a fresh process) of building the Gaussian kNN graph Laplacian of
+   before the call, the peak reset there; each in a fresh process) of building the Gaussian kNN graph Laplacian of
    `--points` random points in 64 dimensions with
    `keras_cd.graph.gaussian_knn_graph`, against scikit-learn's
    `kneighbors_graph` alone.
@@ -97,7 +97,7 @@ def diffusion_step(args):
 
 
 KNN_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 method, points = sys.argv[1], int(sys.argv[2])
 if method == "keras_cd":
@@ -105,15 +105,25 @@ if method == "keras_cd":
 else:
     from sklearn.neighbors import kneighbors_graph
 x = np.random.default_rng(0).standard_normal((points, 64), dtype=np.float32)
-with open("/proc/self/statm") as handle:  # resident pages now, in KB below
-    baseline = int(handle.read().split()[1]) * resource.getpagesize() // 1024
+
+
+def status_kb(field):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
+
+
+baseline = status_kb("VmRSS")
+# Reset the peak (VmHWM) to the current resident set: imports (TensorFlow's
+# among them) can leave an earlier, unrelated high-water mark behind.
+with open("/proc/self/clear_refs", "w") as handle:
+    handle.write("5")
 start = time.perf_counter()
 if method == "keras_cd":
     result = gaussian_knn_graph(x, 8, 4, format="scipy")
 else:
     result = kneighbors_graph(x, 8, mode="distance")
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_kb("VmHWM")
 print(json.dumps({"seconds": seconds, "peak_mb": (peak - baseline) / 1024, "nnz": int(result.nnz)}))
 """
 
