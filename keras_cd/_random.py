@@ -35,6 +35,25 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
         return tf.cast(folded, seed.dtype)
 
 
+def uniform(shape, seed):
+    """`keras.random.uniform(shape, seed=seed)` on [0, 1), float32, that stays
+    fast when TensorFlow compiles it with XLA on a CPU.
+
+    Keras leaves TensorFlow's generator on `alg="auto_select"`, which XLA's
+    CPU backend expands into code about 60x slower than Philox (measured: 104
+    ms against 1.7 ms for 400,000 values on 2 cores); without XLA both are
+    the same Philox kernel. `seed` is a `keras.random.SeedGenerator`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return keras.random.uniform(shape, seed=seed)
+    import tensorflow as tf  # Already imported by the TF backend.
+
+    drawn = seed.next()
+    if drawn.dtype != tf.int32:  # as Keras does: int64 state, int32 seeds
+        drawn = tf.cast(tf.math.floormod(drawn, tf.int32.max - 1), tf.int32)
+    return tf.random.stateless_uniform(shape, drawn, alg="philox")
+
+
 def gaussian_like(inputs, stddev, seed):
     """`stddev * N(0, I)` noise with the shape of `inputs`, in float32.
 
@@ -58,17 +77,15 @@ def gaussian_like(inputs, stddev, seed):
     shape = ops.shape(inputs)
     channels = inputs.shape[-1] if len(inputs.shape) else None
     if channels is not None and channels % 2 == 0 and channels > 0:
-        uniform = keras.random.uniform(
-            (2,) + tuple(shape[:-1]) + (channels // 2,), seed=seed
-        )
+        uniform_pairs = uniform((2,) + tuple(shape[:-1]) + (channels // 2,), seed)
         flat = False
     else:
         static = None not in inputs.shape
         size = math.prod(inputs.shape) if static else ops.size(inputs)
-        uniform = keras.random.uniform((2, (size + 1) // 2), seed=seed)
+        uniform_pairs = uniform((2, (size + 1) // 2), seed)
         flat = True
-    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform[0])) * stddev
-    angle = (2.0 * math.pi) * uniform[1]
+    radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform_pairs[0])) * stddev
+    angle = (2.0 * math.pi) * uniform_pairs[1]
     axis = 0 if flat else -1
     noise = ops.concatenate(
         [radius * ops.cos(angle), radius * ops.sin(angle)], axis=axis

@@ -1,6 +1,6 @@
 """Ready-made convection-diffusion networks."""
 
 from keras_cd.models.cd_resnet import cd_resnet
-from keras_cd.models.coin import coin_classifier
+from keras_cd.models.coin import ResidualBaseClassifier, coin_classifier
 
-__all__ = ["cd_resnet", "coin_classifier"]
+__all__ = ["ResidualBaseClassifier", "cd_resnet", "coin_classifier"]

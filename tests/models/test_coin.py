@@ -29,16 +29,32 @@ def test_edge_and_dense_models_agree_and_output_distributions():
     assert np.all(a >= 0)
 
 
-def test_num_steps_zero_is_the_residual_base_classifier():
-    x, edges, _ = problem()
-    model = keras_cd.models.coin_classifier(12, 3, num_steps=0)
-    w0, b0, w1, b1, w2, b2 = model.get_weights()
-    h = x @ w0 + b0
-    h = h + np.maximum(h @ w1 + b1, 0)
-    scores = h @ w2 + b2
+def softmax(scores):
     expected = np.exp(scores - scores.max(1, keepdims=True))
-    np.testing.assert_allclose(np.asarray(model([x, *edges])), expected / expected.sum(1, keepdims=True),
-                               atol=1e-5)
+    return expected / expected.sum(1, keepdims=True)
+
+
+def test_num_steps_zero_is_the_reference_residual_base_classifier():
+    # hidden_units=None: the reference code's f = (x + relu(x W1 + b1)) W2 + b2.
+    x, edges, _ = problem()
+    model = keras_cd.models.coin_classifier(12, 3, num_steps=0, hidden_units=None)
+    kernel, b1, b2 = model.get_weights()
+    w1, w2 = kernel[:, :12], kernel[:, 12:]
+    h = x + np.maximum(x @ w1 + b1, 0)
+    np.testing.assert_allclose(np.asarray(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5)
+
+
+def test_low_rank_base_is_a_residual_step_with_a_rank_h_velocity():
+    # f = x W2 + relu(x W1 + b1) U + b2 equals (x + relu(x W1 + b1) V) W2 + b2
+    # for any V with V W2 = U (here the minimum-norm solution).
+    x, edges, _ = problem()
+    model = keras_cd.models.coin_classifier(12, 3, num_steps=0, hidden_units=5)
+    kernel, b1, readout, b2 = model.get_weights()
+    w1, w2 = kernel[:, :5], kernel[:, 5:]
+    velocity = readout @ np.linalg.pinv(w2)  # (5, 12), V W2 = U since W2 has full column rank
+    np.testing.assert_allclose(velocity @ w2, readout, atol=1e-5)
+    h = x + np.maximum(x @ w1 + b1, 0) @ velocity
+    np.testing.assert_allclose(np.asarray(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5)
 
 
 def test_diffusion_smooths_the_base_prediction_along_the_graph():
@@ -66,7 +82,9 @@ def test_saves_loads_and_warns_when_unstable(tmp_path):
 
 @pytest.mark.parametrize("kwargs, name", [({"graph": "csr"}, "graph"), ({"dropout": 1.0}, "dropout"),
                                           ({"num_classes": 1}, "num_classes"),
-                                          ({"hidden_units": 0}, "hidden_units")])
+                                          ({"hidden_units": 0}, "hidden_units"),
+                                          ({"input_dropout": -0.1}, "input_dropout"),
+                                          ({"num_features": 0}, "num_features")])
 def test_bad_arguments(kwargs, name):
     arguments = {"num_features": 12, "num_classes": 3, **kwargs}
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):

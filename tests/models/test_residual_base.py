@@ -1,0 +1,75 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cd.models import ResidualBaseClassifier
+from tests.layer_contract import check_layer_contract
+
+
+@pytest.mark.parametrize("hidden_units", [4, None])
+def test_layer_contract(hidden_units, tmp_path):
+    check_layer_contract(ResidualBaseClassifier,
+                         {"num_classes": 3, "hidden_units": hidden_units, "dropout": 0.2,
+                          "input_dropout": 0.1, "seed": 1}, (16, 6), tmp_path)
+
+
+def sparse_features(rng, rows=50, columns=40, density=0.1):
+    dense = (rng.random((rows, columns)) < density) * rng.random((rows, columns))
+    dense = dense.astype("float32")
+    return dense, tf.sparse.from_dense(dense)
+
+
+@pytest.mark.parametrize("hidden_units", [8, None])
+def test_sparse_input_gives_the_dense_result(rng, hidden_units):
+    dense, sparse = sparse_features(rng)
+    layer = ResidualBaseClassifier(4, hidden_units)
+    np.testing.assert_allclose(np.asarray(layer(sparse)), np.asarray(layer(dense)), atol=1e-5)
+
+
+def test_sparse_input_compiles_under_xla_with_the_same_gradients(rng):
+    dense, sparse = sparse_features(rng)
+    layer = ResidualBaseClassifier(4, 8)
+    layer(dense)
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) ** 2)
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, layer.trainable_weights)]
+
+    eager = gradients(dense)
+    compiled = tf.function(gradients, jit_compile=True)(sparse)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-4, atol=1e-5)
+
+
+def test_input_dropout_drops_whole_features_consistently_for_both_branches(rng):
+    # One mask on x feeds both x W1 and x W2: with W1's columns and the
+    # read-out zero, f(x) - b = dropout(x) W2, so a dropped x_ij must vanish
+    # from both; the scaled-up survivors keep the expectation.
+    x = np.ones((2000, 1), "float32")
+    layer = ResidualBaseClassifier(2, 3, dropout=0.0, input_dropout=0.25, seed=0)
+    layer(x)
+    kernel = np.zeros((1, 5), "float32")
+    kernel[0, 3:] = [1.0, 2.0]
+    layer.kernel.assign(kernel)
+    out = np.asarray(layer(x, training=True))
+    np.testing.assert_allclose(out[:, 1], 2 * out[:, 0])
+    np.testing.assert_allclose(np.unique(out[:, 0]), [0.0, 1 / 0.75], rtol=1e-6)
+    assert abs(out[:, 0].mean() - 1.0) < 5 * np.sqrt(1 / 0.75 - 1) / np.sqrt(len(x))
+    np.testing.assert_array_equal(np.asarray(layer(x)), np.tile([[1.0, 2.0]], (2000, 1)))
+
+
+@pytest.mark.parametrize("kwargs, argument", [
+    ({"num_classes": 1}, "num_classes"), ({"num_classes": 3, "hidden_units": 0}, "hidden_units"),
+    ({"num_classes": 3, "dropout": 1.0}, "dropout"),
+    ({"num_classes": 3, "input_dropout": "0.5"}, "input_dropout"),
+])
+def test_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=f"Invalid value for `{argument}`"):
+        ResidualBaseClassifier(**kwargs)
+
+
+def test_unknown_feature_width_is_rejected():
+    with pytest.raises(ValueError, match="known number of features"):
+        ResidualBaseClassifier(3)(keras.Input((None,)))
