@@ -31,7 +31,8 @@ class GraphDiffusion(keras.layers.Layer):
     `solver_iterations` conjugate-gradient iterations (matrix-vector products
     only, so it exports and compiles like the explicit one).
 
-    L is a dense (N, N) tensor (matmul) or its nonzeros as an edge list
+    L is an (N, N) tensor (matmul; a tf.SparseTensor works on the TensorFlow
+    backend) or its nonzeros as an edge list
     `(senders, receivers, weights)`: (L u)_i = sum_e [receivers_e = i]
     weights_e u_{senders_e}, computed by gather + segment_sum, which exports to
     ONNX and compiles under XLA (unlike tf.sparse).

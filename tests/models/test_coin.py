@@ -29,6 +29,20 @@ def test_edge_and_dense_models_agree_and_output_distributions():
     assert np.all(a >= 0)
 
 
+def test_sparse_laplacian_and_sparse_features_give_the_edge_model_result():
+    import tensorflow as tf
+
+    x, edges, dense = problem()
+    x[x < 0.7] = 0  # a sparse bag of features
+    edge_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2)
+    sparse_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2, graph="sparse",
+                                                   sparse_features=True)
+    sparse_model.set_weights(edge_model.get_weights())
+    expected = np.asarray(edge_model([x, *edges]))
+    got = sparse_model([tf.sparse.from_dense(x), tf.sparse.from_dense(dense)])
+    np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)
+
+
 def softmax(scores):
     expected = np.exp(scores - scores.max(1, keepdims=True))
     return expected / expected.sum(1, keepdims=True)
