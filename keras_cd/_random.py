@@ -93,4 +93,3 @@ def gaussian_like(inputs, stddev, seed):
     if flat:
         noise = ops.reshape(noise[:size], shape)
     return noise
-
