@@ -7,8 +7,8 @@ before reporting success. Needs the `export` extra for ONNX:
 """
 
 from keras_cd.export.noise_input import noise_width, with_noise_input
-from keras_cd.export.onnx import DEFAULT_OPSET, ExportReport, to_onnx
-from keras_cd.export.parity import ParityError, check_parity
+from keras_cd.export.onnx import DEFAULT_OPSET, to_onnx
+from keras_cd.export.parity import ExportReport, ParityError, check_parity
 from keras_cd.export.saved_model import to_saved_model
 
 __all__ = ["DEFAULT_OPSET", "ExportReport", "ParityError", "check_parity", "noise_width",

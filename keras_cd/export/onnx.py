@@ -1,35 +1,13 @@
 """Export to ONNX, verified in onnxruntime before it lands."""
 
 import os
-from typing import NamedTuple
 
 from keras_cd._atomic import atomic_path
-from keras_cd.export._common import check_exportable, example_inputs, input_signature, require
+from keras_cd.export._common import check_exportable, input_signature, require
 from keras_cd.export.noise_input import with_noise_input
-from keras_cd.export.parity import check_parity
+from keras_cd.export.parity import ExportReport, verify_export
 
 DEFAULT_OPSET = 17
-CHECK_BATCH_SIZES = (1, 5)
-
-
-class ExportReport(NamedTuple):
-    """What an exporter wrote and how closely it matches Keras."""
-
-    path: str
-    format: str
-    max_abs_diff: float
-    batch_sizes: tuple
-    monte_carlo: bool
-
-
-def _verify(model, path, check_inputs, atol):
-    batches = check_inputs or [example_inputs(model, b, seed=b) for b in CHECK_BATCH_SIZES]
-    worst = max(check_parity(model, path, inputs, atol=atol) for inputs in batches)
-    sizes = tuple(len(inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
-                  for inputs in batches)
-    return worst, sizes
-
-
 def _annotate(path, opset, monte_carlo):
     """Pins output names, records provenance and validates the file."""
     import keras
@@ -91,5 +69,5 @@ def to_onnx(model, path, opset=None, overwrite=False, monte_carlo=False,
         exported.export(temporary, format="onnx", opset_version=opset, verbose=False,
                         input_signature=input_signature(exported))
         _annotate(temporary, opset, monte_carlo)
-        worst, sizes = _verify(exported, temporary, check_inputs, atol)
+        worst, sizes = verify_export(exported, temporary, check_inputs, atol)
     return ExportReport(os.path.abspath(path), "onnx", worst, sizes, monte_carlo)

@@ -1,10 +1,13 @@
 """Run an exported model and compare it with the Keras model."""
 
 import os
+from typing import NamedTuple
 
 import numpy as np
 
-from keras_cd.export._common import as_list, require
+from keras_cd.export._common import as_list, example_inputs, require
+
+CHECK_BATCH_SIZES = (1, 5)
 
 
 class ParityError(ValueError):
@@ -79,3 +82,23 @@ def check_parity(model, path, inputs, atol=1e-5):
             f"size {len(inputs[0])}. Do not serve it; check for layers whose "
             "inference differs from training, or raise atol if the gap is understood.")
     return worst
+
+
+class ExportReport(NamedTuple):
+    """What an exporter wrote and how closely it matches Keras."""
+
+    path: str
+    format: str
+    max_abs_diff: float
+    batch_sizes: tuple
+    monte_carlo: bool
+
+
+def verify_export(model, path, check_inputs, atol):
+    """`check_parity` on `check_inputs`, or on random inputs at two batch
+    sizes; returns (largest difference, batch sizes checked)."""
+    batches = check_inputs or [example_inputs(model, b, seed=b) for b in CHECK_BATCH_SIZES]
+    worst = max(check_parity(model, path, inputs, atol=atol) for inputs in batches)
+    sizes = tuple(len(inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
+                  for inputs in batches)
+    return worst, sizes

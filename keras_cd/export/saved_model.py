@@ -5,7 +5,7 @@ import os
 from keras_cd._atomic import atomic_path
 from keras_cd.export._common import check_exportable, input_signature
 from keras_cd.export.noise_input import with_noise_input
-from keras_cd.export.onnx import ExportReport, _verify
+from keras_cd.export.parity import ExportReport, verify_export
 
 
 def next_version(path):
@@ -51,5 +51,5 @@ def to_saved_model(model, path, version=None, overwrite=False, monte_carlo=False
     with atomic_path(target, overwrite=overwrite) as temporary:
         exported.export(temporary, format="tf_saved_model", verbose=False,
                         input_signature=input_signature(exported))
-        worst, sizes = _verify(exported, temporary, check_inputs, atol)
+        worst, sizes = verify_export(exported, temporary, check_inputs, atol)
     return ExportReport(os.path.abspath(target), "saved_model", worst, sizes, monte_carlo)
