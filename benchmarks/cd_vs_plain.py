@@ -30,19 +30,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402  (attacks need gradients w.r.t. inputs)
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 import keras_cd  # noqa: E402
 
 COLUMNS = ("clean", "clean MC", "noise", "FGSM", "PGD")
-
-
-def data(seed):
-    digits = load_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]
-    return train_test_split(images, digits.target, test_size=0.3, random_state=seed,
-                            stratify=digits.target)
 
 
 def train(sigma, weights, x, y, args, seed):
@@ -122,7 +113,7 @@ def main():
           f"L-inf eps {args.eps:g}; {args.mc_samples} MC samples; {args.seeds} seeds")
     print(f"{'model':<8}{'seed':>5}" + "".join(f"{c:>10}" for c in COLUMNS))
     for seed in range(args.seeds):
-        x_train, x_test, y_train, y_test = data(seed)
+        x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(seed)
         keras.utils.set_random_seed(seed)
         # Both networks start from the same initial weights.
         weights = keras_cd.models.cd_resnet(

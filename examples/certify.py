@@ -59,15 +59,6 @@ def parse_args(argv=None):
     return args
 
 
-def load_digits(seed):
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]
-    return train_test_split(images, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
-
-
 def train_classifier(x, y, sigma, epochs, seed):
     keras.utils.set_random_seed(seed)
     base = keras_cd.models.cd_resnet(depth=8, sigma=0.0, input_shape=(8, 8, 1), name="base")
@@ -107,7 +98,7 @@ def write_plot(path, classes, radii, labels, sigma):
 
 def main(argv=None):
     args = parse_args(argv)
-    x_train, x_test, y_train, y_test = load_digits(args.seed)
+    x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(args.seed)
     if args.load:
         model = keras.saving.load_model(args.load)
     else:

@@ -48,17 +48,6 @@ def parse_args(argv=None):
     return args
 
 
-def load_digits(seed):
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-        from sklearn.model_selection import train_test_split
-    except ImportError as error:
-        raise SystemExit("This example needs scikit-learn: pip install -e '.[examples]'") from error
-    digits = sklearn_digits()
-    images = (digits.images / 16.0).astype("float32")[..., None]  # (N, 8, 8, 1) in [0, 1]
-    return train_test_split(images, digits.target, test_size=0.3, random_state=seed, stratify=digits.target)
-
-
 def accuracy(probabilities, labels):
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
@@ -75,7 +64,7 @@ def evaluate(model, x_test, y_test, mc_samples, input_noise, seed):
 
 def main(argv=None):
     args = parse_args(argv)
-    x_train, x_test, y_train, y_test = load_digits(args.seed)
+    x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(args.seed)
     keras.utils.set_random_seed(args.seed)
     # The CIFAR ResNet family on 8x8 inputs: ResNet-14, stages of 16/32/64 filters.
     plain = keras_cd.models.cd_resnet(depth=14, sigma=0.0, dt=args.dt, input_shape=(8, 8, 1),

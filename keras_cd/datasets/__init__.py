@@ -1,5 +1,6 @@
 """Datasets in the layouts the paper's experiments use."""
 
+from keras_cd.datasets.digits import load_digits
 from keras_cd.datasets.gnnbench import GraphData, load_gnnbench, random_split
 
-__all__ = ["GraphData", "load_gnnbench", "random_split"]
+__all__ = ["GraphData", "load_digits", "load_gnnbench", "random_split"]
