@@ -7,6 +7,12 @@ from keras_cd.layers.graph_diffusion import GraphDiffusion
 GRAPHS = ("edges", "dense", "sparse")
 
 
+def _dropout(values, rate, seed_generator):
+    """Inverted dropout with keras_cd's XLA-friendly Philox uniforms."""
+    keep = _random.uniform(ops.shape(values), seed_generator) >= rate
+    return ops.where(keep, values / (1 - rate), ops.zeros_like(values))
+
+
 def _project(inputs, kernel, dropout, seed_generator, training):
     """`Dropout(dropout)(x) @ kernel` for a dense or a sparse `x`.
 
@@ -19,8 +25,7 @@ def _project(inputs, kernel, dropout, seed_generator, training):
     values = inputs.values if sparse else inputs
     values = ops.cast(values, kernel.dtype)
     if training and dropout:
-        keep = _random.uniform(ops.shape(values), seed_generator) >= dropout
-        values = ops.where(keep, values / (1 - dropout), ops.zeros_like(values))
+        values = _dropout(values, dropout, seed_generator)
     if not sparse:
         return ops.matmul(values, kernel)
     rows, cols = inputs.indices[:, 0], inputs.indices[:, 1]
@@ -103,11 +108,10 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         projected = _project(inputs, self.kernel, self.input_dropout, self.seed_generator, training)
-        hidden = projected.shape[-1] - self.num_classes
+        hidden = self.kernel.shape[1] - self.num_classes
         activation = ops.relu(projected[:, :hidden] + self.hidden_bias)
         if training and self.dropout:
-            keep = _random.uniform(ops.shape(activation), self.seed_generator) >= self.dropout
-            activation = ops.where(keep, activation / (1 - self.dropout), ops.zeros_like(activation))
+            activation = _dropout(activation, self.dropout, self.seed_generator)
         readout = self.kernel[:, hidden:] if self.readout is None else self.readout  # W2 or U
         return projected[:, hidden:] + ops.matmul(activation, readout) + self.bias
 
@@ -133,8 +137,8 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
         h = x + relu(x W1 + b1) V,   f(x) = h W2 + b2   (dropout on x and on the relu),
 
     with a velocity field of rank `hidden_units` (None: V = I, W1 F x F, the
-    reference code's network exactly), and the network returns u(T), where u solves the graph heat equation
-    u_t = -L u from u(0) = softmax(f(X)) for t = num_steps * sigma2
+    reference code's network exactly), and the network returns u(T), where u
+    solves the graph heat equation u_t = -L u from u(0) = softmax(f(X)) for t = num_steps * sigma2
     (`keras_cd.GraphDiffusion`): the base model's class probabilities are
     smoothed along the graph, the diffusion half of the convection-diffusion
     equation on the data manifold. With a Laplacian whose rows sum to zero

@@ -44,20 +44,21 @@ def test_sparse_input_compiles_under_xla_with_the_same_gradients(rng):
 
 
 def test_input_dropout_drops_whole_features_consistently_for_both_branches(rng):
-    # One mask on x feeds both x W1 and x W2: with W1's columns and the
-    # read-out zero, f(x) - b = dropout(x) W2, so a dropped x_ij must vanish
-    # from both; the scaled-up survivors keep the expectation.
+    # One mask on x feeds both x W1 and x W2. With one feature, W1 = [1, 0, 0],
+    # W2 = [1, 2], U = [[1, 1], 0, 0] and zero biases, f = x_d [1, 2] +
+    # relu(x_d) [1, 1] = x_d [2, 3], where x_d is the dropped-out x: 0 or
+    # 1 / 0.75. Separate masks for the two branches would also give x_d [1, 2]
+    # or [1, 1] rows.
     x = np.ones((2000, 1), "float32")
     layer = ResidualBaseClassifier(2, 3, dropout=0.0, input_dropout=0.25, seed=0)
     layer(x)
-    kernel = np.zeros((1, 5), "float32")
-    kernel[0, 3:] = [1.0, 2.0]
-    layer.kernel.assign(kernel)
+    layer.kernel.assign(np.array([[1.0, 0.0, 0.0, 1.0, 2.0]], "float32"))
+    layer.readout.assign(np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], "float32"))
     out = np.asarray(layer(x, training=True))
-    np.testing.assert_allclose(out[:, 1], 2 * out[:, 0])
-    np.testing.assert_allclose(np.unique(out[:, 0]), [0.0, 1 / 0.75], rtol=1e-6)
-    assert abs(out[:, 0].mean() - 1.0) < 5 * np.sqrt(1 / 0.75 - 1) / np.sqrt(len(x))
-    np.testing.assert_array_equal(np.asarray(layer(x)), np.tile([[1.0, 2.0]], (2000, 1)))
+    np.testing.assert_allclose(out[:, 1], 1.5 * out[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(np.unique(out[:, 0]), [0.0, 2 / 0.75], rtol=1e-6)
+    assert abs(out[:, 0].mean() / 2 - 1.0) < 5 * np.sqrt(1 / 0.75 - 1) / np.sqrt(len(x))
+    np.testing.assert_allclose(np.asarray(layer(x)), np.tile([[2.0, 3.0]], (2000, 1)), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, argument", [
