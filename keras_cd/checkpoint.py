@@ -6,6 +6,7 @@ import warnings
 
 import keras
 
+from keras_cd import _validation
 from keras_cd._atomic import atomic_path
 
 _PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -42,11 +43,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, directory, keep=2, write=True):
         super().__init__()
-        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-            raise ValueError(
-                "Invalid value for `keep`: expected an integer >= 1. "
-                f"Received: keep={keep!r}. Use keep=2 to keep the two newest."
-            )
+        keep = _validation.positive_int("keep", keep, "Use keep=2 to keep the two newest.")
         self.directory = os.fspath(directory)
         self.keep = keep
         self.write = write

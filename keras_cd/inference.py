@@ -12,6 +12,7 @@ import contextlib
 
 import numpy as np
 
+from keras_cd import _validation
 from keras_cd._sampling import mean_and_standard_error
 
 # A plain module-level counter, not a thread-local: MirroredStrategy runs each
@@ -99,12 +100,9 @@ def feynman_kac_predict(model, x, num_samples, batch_size=1024):
     >>> bool(np.all(np.abs(mean - 1.0) < 5 * error)), bool(np.all(np.abs(error - 0.02) < 0.002))
     (True, True)
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 2:
-        raise ValueError(f"Invalid value for `num_samples`: expected an integer >= 2. "
-                         f"Received: num_samples={num_samples!r}. Use e.g. num_samples=100.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Invalid value for `batch_size`: expected an integer >= 1. "
-                         f"Received: batch_size={batch_size!r}. Use e.g. batch_size=1024.")
+    num_samples = _validation.integer("num_samples", num_samples, "Use e.g. num_samples=100.",
+                                      minimum=2)
+    batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. batch_size=1024.")
     x = np.asarray(x, dtype=model.inputs[0].dtype)
     with monte_carlo(model):
         return mean_and_standard_error(model.predict_on_batch, x, num_samples, batch_size)

@@ -23,10 +23,7 @@ ABSTAIN = -1
 
 
 def _probability(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ValueError(f"Invalid value for `{name}`: expected a number in (0, 1). "
-                         f"Received: {name}={value!r}. Use e.g. {name}=0.001.")
-    return float(value)
+    return _validation.probability(name, value)
 
 
 class _InputNoise(DiffusionNoise):
@@ -88,10 +85,8 @@ class SmoothedClassifier:
         self.model = model
         self.sigma = _validation.positive_float(
             "sigma", sigma, "Use the noise level the model was trained with, e.g. sigma=0.25.")
-        self.num_classes = _validation.positive_int("num_classes", num_classes, "Use e.g. 10.")
-        if self.num_classes < 2:
-            raise ValueError(f"Invalid value for `num_classes`: expected an integer >= 2. "
-                             f"Received: num_classes={num_classes}. Use the number of classes.")
+        self.num_classes = _validation.integer(
+            "num_classes", num_classes, "Use e.g. 10.", minimum=2)
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 1000.")
         self.from_logits = bool(from_logits)
         self.seed = _validation.optional_seed("seed", seed)

@@ -1,5 +1,7 @@
 """scikit-learn's handwritten digits: real images that need no download."""
 
+from keras_cd import _validation
+
 
 def load_digits(seed=0, test_size=0.3):
     """The 1,797 8x8 digit images of scikit-learn, split stratified by class.
@@ -23,9 +25,8 @@ def load_digits(seed=0, test_size=0.3):
     >>> x_train.shape, x_test.shape, float(x_train.max())
     ((1257, 8, 8, 1), (540, 8, 8, 1), 1.0)
     """
-    if not (isinstance(test_size, float) and 0 < test_size < 1):
-        raise ValueError(f"Invalid value for `test_size`: expected a float in (0, 1). "
-                         f"Received: test_size={test_size!r}. Use e.g. 0.3.")
+    test_size = _validation.number("test_size", test_size, "Use e.g. 0.3.", low=0, high=1,
+                                   low_open=True, high_open=True)
     try:
         from sklearn.datasets import load_digits as sklearn_digits
         from sklearn.model_selection import train_test_split

@@ -2,6 +2,7 @@
 
 import os
 
+from keras_cd import _validation
 from keras_cd._atomic import atomic_path
 from keras_cd.export._common import check_exportable, input_signature
 from keras_cd.export.noise_input import with_noise_input
@@ -43,9 +44,7 @@ def to_saved_model(model, path, version=None, overwrite=False, monte_carlo=False
     path = os.fspath(path)
     if version is None:
         version = next_version(path)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"Invalid value for `version`: expected an integer >= 1. "
-                         f"Received: version={version!r}. Use version=None for the next free one.")
+    version = _validation.positive_int("version", version, "Use version=None for the next free one.")
     exported = with_noise_input(model) if monte_carlo else model
     target = os.path.join(path, str(version))
     with atomic_path(target, overwrite=overwrite) as temporary:

@@ -8,8 +8,8 @@ receivers[e] = i of weights[e] * u[senders[e]].
 """
 
 from keras_cd.graph.knn import gaussian_knn_graph
-from keras_cd.graph.laplacian import (NORMALIZATIONS, gershgorin_bound, largest_eigenvalue,
-                                      laplacian)
+from keras_cd.graph.laplacian import (NORMALIZATIONS, gershgorin_bound, is_symmetric,
+                                      largest_eigenvalue, laplacian)
 
-__all__ = ["NORMALIZATIONS", "gaussian_knn_graph", "gershgorin_bound", "laplacian",
+__all__ = ["NORMALIZATIONS", "gaussian_knn_graph", "gershgorin_bound", "is_symmetric", "laplacian",
            "largest_eigenvalue"]

@@ -133,3 +133,14 @@ def largest_eigenvalue(matrix, tolerance=1e-6):
     if not symmetric:  # "random_walk": real spectrum, similar to "symmetric"
         return float(eigs(matrix, k=1, which="LR", tol=tolerance, return_eigenvectors=False)[0].real)
     return float(eigsh(matrix, k=1, which="LA", tol=tolerance, return_eigenvectors=False)[0])
+
+
+def is_symmetric(matrix, tolerance=1e-6):
+    """Whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
+
+    Entries are compared relative to the largest one: |L - L^T| <= tolerance * max|L|.
+    """
+    matrix = _as_scipy(matrix)
+    if not matrix.nnz:
+        return True
+    return abs(matrix - matrix.T).max() <= tolerance * abs(matrix).max()

@@ -94,7 +94,9 @@ class CDBlock(keras.layers.Layer):
 
     def build(self, input_shape):
         _validation.input_rank(
-            self, input_shape, 4, "rank 4 (batch, height, width, channels)"
+            self, input_shape, 4, "rank 4 (batch, height, width, channels)",
+            "Reshape images to (batch, height, width, channels); use "
+            "`keras_cd.DenseCDBlock` for feature vectors.",
         )
         channels = input_shape[-1]
         if channels is None:

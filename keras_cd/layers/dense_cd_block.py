@@ -80,7 +80,9 @@ class DenseCDBlock(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        _validation.input_rank(self, input_shape, 2, "rank 2 (batch, features)")
+        _validation.input_rank(
+            self, input_shape, 2, "rank 2 (batch, features)",
+            "Flatten the input to (batch, features); use `keras_cd.CDBlock` for images.")
         if input_shape[-1] is None:
             raise ValueError(
                 f"Invalid input shape for `DenseCDBlock` (name={self.name!r}): "

@@ -97,6 +97,7 @@ class DiffusionNoise(keras.layers.Layer):
             _validation.input_rank(
                 self, input_shape, range(2, 10**6),
                 'rank >= 2 (batch, features...) for mode="relative"',
+                'Add a batch axis, or use mode="absolute" for unbatched inputs.',
             )
 
     def call(self, inputs, training=None):

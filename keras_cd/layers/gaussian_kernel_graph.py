@@ -53,7 +53,8 @@ class GaussianKernelGraph(keras.layers.Layer):
                                          'Use format="edges" or format="dense".')
 
     def build(self, input_shape):
-        _validation.input_rank(self, input_shape, 2, "rank 2 (batch, features)")
+        _validation.input_rank(self, input_shape, 2, "rank 2 (batch, features)",
+                               "Flatten each point to a feature vector first.")
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")

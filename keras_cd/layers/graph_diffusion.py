@@ -1,15 +1,23 @@
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_cd import _validation
+from keras_cd.layers import _implicit_solve as _graph
 
 SCHEMES = ("explicit", "implicit")
 
 
-def _is_edge_list(laplacian):
-    return isinstance(laplacian, (tuple, list)) and len(laplacian) == 3
+def _concrete(laplacian):
+    """The Laplacian as numpy arrays when its values are known here, else None."""
+    parts = laplacian if _graph.is_edge_list(laplacian) else [laplacian]
+    try:
+        arrays = [p if isinstance(p, np.ndarray) else ops.convert_to_numpy(p) for p in parts]
+    except Exception:  # symbolic: a KerasTensor, or traced by tf.function / jax.jit
+        return None
+    return arrays if _graph.is_edge_list(laplacian) else arrays[0]
 
 
 @keras.saving.register_keras_serializable(package="keras_cd")
@@ -24,12 +32,23 @@ class GraphDiffusion(keras.layers.Layer):
         implicit (stable):       u <- (I + sigma2 * L)^-1 u,     num_steps times
 
     Explicit Euler is stable only while sigma2 * lambda_max(L) <= 2; past it
-    the top eigenmode grows by |1 - sigma2 * lambda_max| per step. Give
-    `lambda_max` (see `keras_cd.graph.largest_eigenvalue`) and the layer warns
-    when that bound is violated. The implicit scheme is unconditionally stable
-    for a symmetric positive semi-definite L; each step solves its system by
+    the top eigenmode grows by |1 - sigma2 * lambda_max| per step. The layer
+    warns when that bound is violated: against `lambda_max` when given (see
+    `keras_cd.graph.largest_eigenvalue`), else against an estimate from the
+    first concrete (eager or numpy) Laplacian it is called with (Gershgorin's
+    bound first, Lanczos only when that bound cannot prove stability). A
+    learned sigma2 is kept in [0, 2 / lambda_max] once lambda_max is known.
+
+    The implicit scheme is unconditionally stable for a symmetric positive
+    semi-definite L (all of `keras_cd.graph.laplacian`'s normalizations but
+    `"random_walk"`): the step (I + sigma2 L)^-1 then has eigenvalues
+    1 / (1 + sigma2 lambda) in (0, 1]. Each step solves its system by
     `solver_iterations` conjugate-gradient iterations (matrix-vector products
-    only, so it exports and compiles like the explicit one).
+    only, so it exports and compiles like the explicit one), which need L
+    symmetric: a concrete non-symmetric Laplacian is refused with an error (a
+    traced one cannot be inspected). Gradients are exact (implicit
+    differentiation: one adjoint solve per step), for the input, sigma2 and
+    the Laplacian's values alike.
 
     L is an (N, N) tensor (matmul; a tf.SparseTensor works on the TensorFlow
     backend) or its nonzeros as an edge list
@@ -74,14 +93,11 @@ class GraphDiffusion(keras.layers.Layer):
     def __init__(self, num_steps, sigma2, trainable_sigma2=False, scheme="explicit",
                  lambda_max=None, solver_iterations=10, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
-            raise ValueError(f"Invalid value for `num_steps`: expected an integer >= 0. "
-                             f"Received: num_steps={num_steps!r}. Use e.g. num_steps=20 "
-                             "(0 turns diffusion off).")
-        self.num_steps = num_steps
+        self.num_steps = _validation.non_negative_int(
+            "num_steps", num_steps, "Use e.g. num_steps=20 (0 turns diffusion off).")
         self.sigma2 = _validation.non_negative_float(
             "sigma2", sigma2, "Use a diffusion step sigma2 >= 0, e.g. 0.1.")
-        self.trainable_sigma2 = bool(trainable_sigma2)
+        self.trainable_sigma2 = _validation.boolean("trainable_sigma2", trainable_sigma2)
         self.scheme = _validation.one_of(
             "scheme", scheme, SCHEMES,
             'Use scheme="explicit" (the paper) or "implicit" (unconditionally stable).')
@@ -89,49 +105,109 @@ class GraphDiffusion(keras.layers.Layer):
             "lambda_max", lambda_max, "Use keras_cd.graph.largest_eigenvalue(L), or None.")
         self.solver_iterations = _validation.positive_int(
             "solver_iterations", solver_iterations, "Use e.g. 30.")
-        self._warn_if_unstable()
+        self._estimated_lambda_max = None  # from the first concrete Laplacian, when not given
+        self._checked_graph = None
+        self._warn_if_unstable(self.lambda_max, stacklevel=3)
 
-    def _warn_if_unstable(self):
-        if self.scheme != "explicit" or self.lambda_max is None or not self.num_steps:
+    def stable_sigma2_limit(self):
+        """2 / lambda_max for the explicit scheme when lambda_max is known, else None."""
+        lambda_max = self.lambda_max if self.lambda_max is not None else self._estimated_lambda_max
+        if self.scheme != "explicit" or not lambda_max:
+            return None
+        return 2.0 / lambda_max
+
+    def _warn_if_unstable(self, lambda_max, stacklevel):
+        if self.scheme != "explicit" or lambda_max is None or not self.num_steps:
             return
-        product = self.sigma2 * self.lambda_max
+        product = self.sigma2 * lambda_max
         if product > 2:
             growth = abs(1 - product) ** self.num_steps
+            learned = (" A learned sigma2 is kept at or below that limit from the first "
+                       "training step on." if self.trainable_sigma2 else "")
             warnings.warn(
-                "Unstable explicit diffusion: sigma2 * lambda_max = "
-                f"{self.sigma2:g} * {self.lambda_max:.4g} = {product:.4g} > 2, so the "
+                f"Unstable explicit diffusion in `{self.name}`: sigma2 * lambda_max = "
+                f"{self.sigma2:g} * {lambda_max:.4g} = {product:.4g} > 2, so the "
                 f"top eigenmode grows by |1 - {product:.4g}| per step ({growth:.3g}x over "
-                f"{self.num_steps} steps). Use sigma2 <= {2 / self.lambda_max:.4g} with more "
-                'steps for the same diffusion time, or scheme="implicit".',
-                UserWarning, stacklevel=3)
+                f"{self.num_steps} steps). Use sigma2 <= {2 / lambda_max:.4g} with more "
+                f'steps for the same diffusion time, or scheme="implicit".{learned}',
+                UserWarning, stacklevel=stacklevel)
+
+    def _check_graph(self, laplacian):
+        """Checks a concrete (eager or numpy) Laplacian once: symmetry for the
+        implicit scheme, stability for the explicit one when lambda_max was not
+        given. Traced Laplacians (inside fit or a compiled function) cannot be
+        read and are not checked: pass `lambda_max` for those."""
+        needs_symmetry = self.scheme == "implicit"
+        needs_spectrum = self.scheme == "explicit" and self.lambda_max is None
+        if not self.num_steps or not (needs_symmetry or needs_spectrum) or _graph.is_sparse(laplacian):
+            return
+        arrays = _concrete(laplacian)
+        if arrays is None:
+            return
+        key = tuple((id(a), a.shape) for a in (laplacian if _graph.is_edge_list(laplacian)
+                                                else [laplacian]))
+        if key == self._checked_graph:
+            return
+        from keras_cd.graph.laplacian import _as_scipy, gershgorin_bound, largest_eigenvalue
+
+        matrix = _as_scipy(tuple(arrays) if _graph.is_edge_list(laplacian) else arrays)
+        if needs_symmetry:
+            self.check_symmetric(matrix, f"`{self.name}`")
+        if needs_spectrum:
+            if self.sigma2 * gershgorin_bound(matrix) > 2:  # else provably stable
+                self._estimated_lambda_max = largest_eigenvalue(matrix)
+                self._warn_if_unstable(self._estimated_lambda_max, stacklevel=4)
+        self._checked_graph = key
+
+    @staticmethod
+    def check_symmetric(laplacian, where="GraphDiffusion"):
+        """Raises a ValueError unless `laplacian` (numpy/scipy/edge list) is symmetric,
+        as the implicit scheme's conjugate-gradient solver requires."""
+        from keras_cd.graph import is_symmetric
+
+        if not is_symmetric(laplacian):
+            raise ValueError(
+                f"Invalid value for `laplacian` in {where}: the implicit scheme's "
+                "conjugate-gradient solver needs a symmetric Laplacian. Received: a "
+                "non-symmetric one (e.g. normalization=\"random_walk\", or a directed graph). "
+                'Use a symmetric normalization ("coin", "symmetric" or "none"), symmetrise the '
+                'graph ((A + A^T) / 2), or use scheme="explicit".')
+
+    def _constrain_sigma2(self, value):
+        """Keeps a learned sigma2 in [0, 2 / lambda_max] (explicit scheme, lambda_max known)."""
+        limit = self.stable_sigma2_limit()
+        return ops.maximum(value, 0) if limit is None else ops.clip(value, 0, limit)
 
     def build(self, inputs_shape, laplacian_shape=None):
-        _validation.input_rank(self, inputs_shape, 2, "rank 2 (nodes, channels)")
+        _validation.input_rank(self, inputs_shape, 2, "rank 2 (nodes, channels)",
+                               "Pass one row per graph node, e.g. u[:, None] for one channel.")
         if self.trainable_sigma2:
             self.sigma2_weight = self.add_weight(
                 name="sigma2", shape=(), trainable=True,
-                initializer=keras.initializers.Constant(self.sigma2),
-                constraint=keras.constraints.NonNeg())
+                initializer=self._initial_sigma2,
+                constraint=self._constrain_sigma2)
 
     def _step_size(self, dtype):
         if self.trainable_sigma2:
             return ops.cast(self.sigma2_weight, dtype)
-        return ops.cast(self.sigma2, dtype)
+        return ops.convert_to_tensor(self.sigma2, dtype=dtype)  # not via float32
+
+    def _initial_sigma2(self, shape, dtype=None):
+        return ops.full(shape, self.sigma2, dtype=dtype)
 
     def call(self, inputs, laplacian):
         if self.num_steps == 0:
             return inputs
+        self._check_graph(laplacian)
         step = self._step_size(inputs.dtype)
+        u = inputs
         if self.scheme == "explicit":  # u <- (I - sigma2 L) u
             operator = self._operator(inputs, laplacian, -step)
-            u = inputs
             for _ in range(self.num_steps):
                 u = operator(u)
             return u
-        operator = self._operator(inputs, laplacian, step)  # solve (I + sigma2 L) u' = u
-        u = inputs
-        for _ in range(self.num_steps):
-            u = self._solve(operator, u)
+        for _ in range(self.num_steps):  # solve (I + sigma2 L) u' = u
+            u = _graph.implicit_step(u, step, laplacian, self.solver_iterations)
         return u
 
     @staticmethod
@@ -143,11 +219,10 @@ class GraphDiffusion(keras.layers.Layer):
         the edges matters for backpropagation on TensorFlow: with
         `v + c * L v` as two branches, both branches' gradients are
         IndexedSlices when the loss reads only some nodes (tf.gather), and
-        their sum is kept as ever longer IndexedSlices, step after step (a
-        20-step COIN backward pass was 4x slower that way, measured).
+        their sum is kept as ever longer IndexedSlices, step after step.
         """
         dtype = inputs.dtype
-        if not _is_edge_list(laplacian):
+        if not _graph.is_edge_list(laplacian):
             matrix = ops.cast(laplacian, dtype)
             return lambda v: v + c * ops.matmul(matrix, v)
         senders, receivers, weights = laplacian
@@ -159,34 +234,6 @@ class GraphDiffusion(keras.layers.Layer):
             [c * ops.cast(weights, dtype), ops.ones_like(nodes, dtype=dtype)]), -1)
         return lambda v: ops.segment_sum(coefficients * ops.take(v, senders, axis=0),
                                          receivers, num_segments=num_nodes)
-
-    def _solve(self, operator, rhs):
-        """Conjugate gradients for operator(x) = rhs, column by column.
-
-        The step coefficients are held constant for backpropagation, so the
-        gradient is that of the fixed polynomial q(A) ~ A^-1 the iterations
-        built, which for a symmetric A is again ~ A^-1 applied to the incoming
-        gradient, with no division by vanishing residuals.
-        """
-        x = rhs
-        residual = rhs - operator(x)
-        direction = residual
-        norm = ops.sum(residual * residual, axis=0)
-        floor = 1e-12 * ops.maximum(ops.max(norm), 1e-30)  # converged: stop updating
-
-        def ratio(numerator, denominator):
-            safe = ops.where(denominator > floor, denominator, 1)
-            return ops.stop_gradient(ops.where(denominator > floor, numerator / safe, 0))
-
-        for _ in range(self.solver_iterations):
-            image = operator(direction)
-            alpha = ratio(norm, ops.sum(direction * image, axis=0))
-            x = x + alpha * direction
-            residual = residual - alpha * image
-            new_norm = ops.sum(residual * residual, axis=0)
-            direction = residual + ratio(new_norm, norm) * direction
-            norm = new_norm
-        return x
 
     def compute_output_shape(self, inputs_shape, laplacian_shape=None):
         return inputs_shape

@@ -48,20 +48,13 @@ def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
     >>> round(model.count_params() / 1e6, 2)
     0.27
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(
-            "Invalid value for `depth`: expected 6n + 2 with n >= 1 "
-            f"(20, 32, 44, 56, 110). Received: depth={depth!r}. "
-            "Use depth=20 for ResNet-20."
-        )
-    num_classes = _validation.positive_int(
-        "num_classes", num_classes, "Use the number of classes, e.g. 10."
-    )
-    if num_classes < 2:
-        raise ValueError(
-            "Invalid value for `num_classes`: expected an integer >= 2. "
-            f"Received: num_classes={num_classes}. Use the number of classes."
-        )
+    depth_fix = "Use depth=20 for ResNet-20."
+    depth = _validation.integer("depth", depth, depth_fix, minimum=8,
+                                expected="6n + 2 with n >= 1 (20, 32, 44, 56, 110)")
+    if (depth - 2) % 6:
+        _validation.invalid("depth", "6n + 2 with n >= 1 (20, 32, 44, 56, 110)", depth, depth_fix)
+    num_classes = _validation.integer(
+        "num_classes", num_classes, "Use the number of classes, e.g. 10.", minimum=2)
     _validation.one_of("mode", mode, MODES, 'Use mode="additive" or mode="relative".')
     seed = _validation.optional_seed("seed", seed)
     if len(tuple(input_shape)) != 3:

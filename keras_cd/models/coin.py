@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_cd import _random
+from keras_cd import _random, _validation
 from keras_cd.layers.graph_diffusion import GraphDiffusion
 
 GRAPHS = ("edges", "dense", "sparse")
@@ -62,7 +62,8 @@ class ResidualBaseClassifier(keras.layers.Layer):
             the full-width reference network. Defaults to `64`.
         dropout: float in [0, 1), dropout on relu(x W1 + b1). Defaults to `0.5`.
         input_dropout: float in [0, 1), dropout on x. Defaults to `0.5`.
-        seed: int or None, seed of the dropout masks.
+        seed: int or None, seed of the initial weights and of the dropout
+            masks: the same seed gives the same run.
         **kwargs: base layer keyword arguments.
 
     Call arguments:
@@ -76,21 +77,20 @@ class ResidualBaseClassifier(keras.layers.Layer):
     def __init__(self, num_classes, hidden_units=64, dropout=0.5, input_dropout=0.5, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Invalid value for `num_classes`: expected an integer >= 2. "
-                             f"Received: num_classes={num_classes!r}.")
-        if hidden_units is not None and (isinstance(hidden_units, bool)
-                                         or not isinstance(hidden_units, int) or hidden_units < 1):
-            raise ValueError(f"Invalid value for `hidden_units`: expected an integer >= 1 or None "
-                             f"(the full-width reference network). Received: "
-                             f"hidden_units={hidden_units!r}. Use e.g. 64.")
-        for argument, value in (("dropout", dropout), ("input_dropout", input_dropout)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ValueError(f"Invalid value for `{argument}`: expected a rate in [0, 1). "
-                                 f"Received: {argument}={value!r}. Use e.g. 0.5.")
-        self.num_classes, self.hidden_units = num_classes, hidden_units
-        self.dropout, self.input_dropout, self.seed = float(dropout), float(input_dropout), seed
+        self.num_classes = _validation.integer("num_classes", num_classes,
+                                               "Use the number of classes, e.g. 7.", minimum=2)
+        self.hidden_units = None if hidden_units is None else _validation.integer(
+            "hidden_units", hidden_units, "Use e.g. 64, or None for the full-width reference "
+            "network.", minimum=1, expected="an integer >= 1 or None")
+        self.dropout = _validation.rate("dropout", dropout)
+        self.input_dropout = _validation.rate("input_dropout", input_dropout)
+        self.seed = _validation.optional_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _initializer(self, offset):
+        """Glorot uniform, seeded from `seed` (a distinct stream per weight) when given."""
+        return keras.initializers.GlorotUniform(
+            None if self.seed is None else self.seed * 1009 + offset)
 
     def build(self, input_shape):
         features = input_shape[-1]
@@ -100,10 +100,10 @@ class ResidualBaseClassifier(keras.layers.Layer):
         hidden = features if self.hidden_units is None else self.hidden_units
         # One kernel [W1 | W2] so that x is read (and dropped out) once.
         self.kernel = self.add_weight(name="kernel", shape=(features, hidden + self.num_classes),
-                                      initializer="glorot_uniform")
+                                      initializer=self._initializer(1))
         self.hidden_bias = self.add_weight(name="hidden_bias", shape=(hidden,), initializer="zeros")
         self.readout = None if self.hidden_units is None else self.add_weight(
-            name="readout", shape=(hidden, self.num_classes), initializer="glorot_uniform")
+            name="readout", shape=(hidden, self.num_classes), initializer=self._initializer(2))
         self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros")
 
     def call(self, inputs, training=None):
@@ -126,9 +126,20 @@ class ResidualBaseClassifier(keras.layers.Layer):
         return config
 
 
+def _stability_lambda_max(laplacian, sigma2, trainable_sigma2):
+    """lambda_max for GraphDiffusion's guard, computed as cheaply as it may be."""
+    from keras_cd.graph import gershgorin_bound, largest_eigenvalue
+
+    bound = gershgorin_bound(laplacian)  # O(edges); lambda_max <= bound
+    if not trainable_sigma2 and sigma2 * bound <= 2:
+        return bound  # stable for sure; nothing to warn about, no eigensolver needed
+    return largest_eigenvalue(laplacian)
+
+
 def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden_units=64,
                     dropout=0.5, input_dropout=None, graph="edges", scheme="explicit", lambda_max=None,
-                    trainable_sigma2=False, sparse_features=False, name="coin"):
+                    trainable_sigma2=False, sparse_features=False, laplacian=None, seed=None,
+                    name="coin"):
     """COIN: a residual base classifier followed by heat diffusion on the data graph.
 
     The base model f (`ResidualBaseClassifier`) maps node features to class
@@ -165,6 +176,14 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
             (an (N, N) Laplacian input) or `"sparse"` (the same as a sparse
             tensor, TensorFlow backend). Defaults to `"edges"`.
         scheme, lambda_max, trainable_sigma2: passed to `GraphDiffusion`.
+        laplacian: optional, the Laplacian the model will be used with (edge
+            list, dense array or scipy.sparse matrix), read once here to
+            guard the explicit scheme when `lambda_max` is not given: its
+            Gershgorin bound when that proves sigma2 stable, else its largest
+            eigenvalue (Lanczos), so an unstable sigma2 warns at construction
+            and a learned sigma2 is kept in the stable range.
+        seed: int or None, seed of every random piece (initial weights and
+            dropout masks): the same seed and data give the same run.
         sparse_features: bool, take the features as a sparse tensor and
             project them through their nonzeros only (TensorFlow backend;
             fast, compiles under XLA, but a sparse input does not export to
@@ -178,25 +197,30 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
     if graph not in GRAPHS:
         raise ValueError(f"Invalid value for `graph`: expected one of {list(GRAPHS)}. "
                          f"Received: graph={graph!r}. Use 'edges' for sparse graphs.")
-    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-        raise ValueError(f"Invalid value for `num_features`: expected an integer >= 1. "
-                         f"Received: num_features={num_features!r}.")
+    num_features = _validation.positive_int("num_features", num_features,
+                                            "Use the width of the node features.")
     features = keras.Input((num_features,), sparse=sparse_features, name="features")
     if graph == "edges":
-        laplacian = (keras.Input((), dtype="int32", name="senders"),
-                     keras.Input((), dtype="int32", name="receivers"),
-                     keras.Input((), name="weights"))
-        graph_inputs = list(laplacian)
+        operand = (keras.Input((), dtype="int32", name="senders"),
+                   keras.Input((), dtype="int32", name="receivers"),
+                   keras.Input((), name="weights"))
+        graph_inputs = list(operand)
     else:
-        laplacian = keras.Input((None,), sparse=graph == "sparse", name="laplacian")
-        graph_inputs = [laplacian]
+        operand = keras.Input((None,), sparse=graph == "sparse", name="laplacian")
+        graph_inputs = [operand]
     input_dropout = dropout if input_dropout is None else input_dropout
-    # Validates num_classes, hidden_units and the dropout rates.
+    if laplacian is not None and num_steps:
+        laplacian = tuple(laplacian) if isinstance(laplacian, list) else laplacian
+        if scheme == "implicit":
+            GraphDiffusion.check_symmetric(laplacian, "coin_classifier")
+        elif lambda_max is None:
+            lambda_max = _stability_lambda_max(laplacian, sigma2, trainable_sigma2)
+    # Validates num_classes, hidden_units, the dropout rates and the seed.
     base = ResidualBaseClassifier(num_classes, hidden_units, dropout=dropout,
-                                  input_dropout=input_dropout, name="base")
+                                  input_dropout=input_dropout, seed=seed, name="base")
     scores = base(features)
     probabilities = keras.layers.Softmax(dtype="float32", name="base_probabilities")(scores)
     outputs = GraphDiffusion(num_steps, sigma2, trainable_sigma2=trainable_sigma2, scheme=scheme,
                              lambda_max=lambda_max, dtype="float32",
-                             name="graph_diffusion")(probabilities, laplacian)
+                             name="graph_diffusion")(probabilities, operand)
     return keras.Model([features] + graph_inputs, outputs, name=name)

@@ -159,3 +159,167 @@ def test_bad_arguments(kwargs, name):
 def test_wrong_input_rank():
     with pytest.raises(ValueError, match="expected rank 2"):
         GraphDiffusion(2, 0.1)(np.zeros((30,), "float32"), DENSE)
+
+
+# --- Implicit scheme: exact gradients (implicit differentiation) --------------------------
+
+SMALL = random_graph(12, density=0.3, seed=5, weighted=True)
+_SMALL_L = graph.laplacian(SMALL, "coin", format="scipy").toarray()
+_SMALL_L = (_SMALL_L + _SMALL_L.T) / 2  # exactly symmetric in float64, as CG assumes
+_RECEIVERS, _SENDERS = np.nonzero(_SMALL_L)
+SMALL_EDGES = (_SENDERS.astype("int32"), _RECEIVERS.astype("int32"), _SMALL_L[_RECEIVERS, _SENDERS])
+SMALL_U = np.random.default_rng(2).normal(size=(12, 3))
+SMALL_TARGET = np.random.default_rng(3).normal(size=(12, 3))
+
+
+def dense_from_edges(weights, size=12):
+    senders, receivers, _ = SMALL_EDGES
+    matrix = np.zeros((size, size))
+    np.add.at(matrix, (receivers, senders), weights)
+    return matrix
+
+
+def implicit_loss_numpy(u, sigma2, weights, num_steps=2):
+    step = np.linalg.inv(np.eye(12) + sigma2 * dense_from_edges(weights))
+    return float(np.sum(SMALL_TARGET * (np.linalg.matrix_power(step, num_steps) @ u)))
+
+
+def implicit_gradients(path, sigma2=0.7, num_steps=2):
+    """Gradients of sum(target * u_T) w.r.t. (u, sigma2, edge weights), float64."""
+    import tensorflow as tf
+
+    senders, receivers, weights = SMALL_EDGES
+    u, w = tf.constant(SMALL_U), tf.constant(weights.astype("float64"))
+    layer = GraphDiffusion(num_steps, sigma2, scheme="implicit", trainable_sigma2=True,
+                           solver_iterations=40, dtype="float64")
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([u, w])
+        if path == "edges":
+            laplacian = (senders, receivers, w)
+        else:  # dense matrix assembled from the same weights, differentiably
+            laplacian = tf.scatter_nd(np.stack([receivers, senders], 1), w, (12, 12))
+        loss = tf.reduce_sum(SMALL_TARGET * layer(u, laplacian))
+    du, dsigma2, dw = tape.gradient(loss, [u, layer.sigma2_weight, w])
+    return np.asarray(du), float(dsigma2), np.asarray(dw)
+
+
+def dense_solve_gradients(sigma2=0.7, num_steps=2):
+    """The same gradients by automatic differentiation through tf.linalg.solve."""
+    import tensorflow as tf
+
+    senders, receivers, weights = SMALL_EDGES
+    u, w, s = (tf.constant(SMALL_U), tf.constant(weights.astype("float64")),
+               tf.constant(sigma2, "float64"))
+    with tf.GradientTape() as tape:
+        tape.watch([u, w, s])
+        matrix = tf.eye(12, dtype="float64") + s * tf.scatter_nd(
+            np.stack([receivers, senders], 1), w, (12, 12))
+        out = u
+        for _ in range(num_steps):
+            out = tf.linalg.solve(matrix, out)
+        loss = tf.reduce_sum(SMALL_TARGET * out)
+    return [np.asarray(g) for g in tape.gradient(loss, [u, s, w])]
+
+
+@pytest.mark.parametrize("path", ["edges", "dense"])
+def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
+    du, dsigma2, dw = implicit_gradients(path)
+    weights = SMALL_EDGES[2].astype("float64")
+    h = 1e-6
+    fd_sigma2 = (implicit_loss_numpy(SMALL_U, 0.7 + h, weights)
+                 - implicit_loss_numpy(SMALL_U, 0.7 - h, weights)) / (2 * h)
+    fd_w = np.array([(implicit_loss_numpy(SMALL_U, 0.7, weights + h * e)
+                      - implicit_loss_numpy(SMALL_U, 0.7, weights - h * e)) / (2 * h)
+                     for e in np.eye(len(weights))])
+    step = np.linalg.inv(np.eye(12) + 0.7 * dense_from_edges(weights))
+    exact_du = np.linalg.matrix_power(step.T, 2) @ SMALL_TARGET  # linear in u: exact
+    assert dsigma2 == pytest.approx(fd_sigma2, rel=1e-6)
+    np.testing.assert_allclose(dw, fd_w, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(du, exact_du, rtol=1e-9, atol=1e-12)
+    solve_du, solve_dsigma2, solve_dw = dense_solve_gradients()
+    assert dsigma2 == pytest.approx(float(solve_dsigma2), rel=1e-9)
+    np.testing.assert_allclose(dw, solve_dw, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(du, solve_du, rtol=1e-9, atol=1e-12)
+
+
+def test_implicit_gradient_on_one_node_is_the_closed_form():
+    # A = 1 + c l, x = b / A: dx/dc = -l b / A^2 (a frozen solver gives -l b / A).
+    import tensorflow as tf
+
+    c, l, b = 2.5, 4.0, 3.0
+    layer = GraphDiffusion(1, c, scheme="implicit", trainable_sigma2=True, dtype="float64")
+    with tf.GradientTape() as tape:
+        x = layer(tf.constant([[b]], "float64"), np.array([[l]]))
+    assert float(x[0, 0]) == pytest.approx(b / (1 + c * l))
+    assert float(tape.gradient(x, layer.sigma2_weight)) == pytest.approx(-l * b / (1 + c * l) ** 2)
+
+
+def test_implicit_training_of_sigma2_under_xla_matches_eager():
+    import tensorflow as tf
+
+    layer = GraphDiffusion(2, 0.7, scheme="implicit", trainable_sigma2=True, solver_iterations=20)
+    u, edges = tf.constant(SMALL_U, "float32"), tuple(tf.constant(a) for a in SMALL_EDGES)
+
+    def gradient():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(SMALL_TARGET.astype("float32") * layer(u, edges))
+        return tape.gradient(loss, layer.sigma2_weight)
+
+    eager = float(gradient())
+    compiled = float(tf.function(gradient, jit_compile=True)())
+    assert compiled == pytest.approx(eager, rel=1e-4)
+    assert eager == pytest.approx(float(dense_solve_gradients()[1]), rel=1e-5)
+
+
+# --- Implicit scheme: the solver's validity ----------------------------------------------
+
+def test_each_channel_is_solved_relative_to_its_own_right_hand_side():
+    rhs = u0(2).astype("float32")
+    rhs[:, 1] *= 1e-6  # a channel a million times smaller than the other
+    out = np.asarray(GraphDiffusion(1, 2.0, scheme="implicit", solver_iterations=30)(rhs, EDGES))
+    exact = np.linalg.solve(np.eye(len(DENSE)) + 2.0 * DENSE, rhs.astype("float64"))
+    relative = np.abs(out - exact).max(axis=0) / np.abs(exact).max(axis=0)
+    assert relative[0] < 1e-5 and relative[1] < 1e-5, relative
+
+
+@pytest.mark.parametrize("form", ["edges", "dense"])
+def test_implicit_scheme_refuses_a_non_symmetric_laplacian(form):
+    random_walk = graph.laplacian(ADJACENCY, "random_walk", format=form)
+    with pytest.raises(ValueError, match=r"`laplacian`.*symmetric Laplacian.*scheme=\"explicit\""):
+        GraphDiffusion(2, 0.5, scheme="implicit")(u0(), random_walk)
+    GraphDiffusion(2, 0.5)(u0(), random_walk)  # the explicit scheme needs no symmetry
+    symmetric = graph.laplacian(ADJACENCY, "symmetric", format=form)
+    GraphDiffusion(2, 0.5, scheme="implicit")(u0(), symmetric)
+
+
+# --- Explicit scheme: the stability guard ------------------------------------------------
+
+def test_stability_is_checked_on_the_first_concrete_laplacian_when_lambda_max_is_not_given():
+    layer = GraphDiffusion(20, 1.01 * 2 / LAMBDA_MAX)
+    with pytest.warns(UserWarning, match=r"Unstable explicit diffusion.*sigma2 <= "):
+        layer(u0(), EDGES)
+    assert layer.stable_sigma2_limit() == pytest.approx(2 / LAMBDA_MAX, rel=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(u0(), EDGES)  # the same graph is checked once
+        GraphDiffusion(20, 0.99 * 2 / LAMBDA_MAX)(u0(), EDGES)
+        GraphDiffusion(20, 0.99 * 2 / LAMBDA_MAX)(u0(), DENSE)
+
+
+def test_a_learned_sigma2_is_kept_inside_the_stable_range():
+    layer = GraphDiffusion(4, 0.9 * 2 / LAMBDA_MAX, trainable_sigma2=True, lambda_max=LAMBDA_MAX)
+    layer(u0(), EDGES)
+    optimizer = keras.optimizers.SGD(1.0)
+    optimizer.apply_gradients([(np.float32(-10.0), layer.sigma2_weight)])  # pushes sigma2 up
+    assert float(layer.sigma2_weight.numpy()) == pytest.approx(2 / LAMBDA_MAX, rel=1e-6)
+    optimizer.apply_gradients([(np.float32(10.0), layer.sigma2_weight)])
+    assert float(layer.sigma2_weight.numpy()) == 0.0
+
+
+def test_numpy_scalars_are_accepted_like_python_ones():
+    layer = GraphDiffusion(np.int64(3), np.float32(0.25), solver_iterations=np.int32(5),
+                           lambda_max=np.float64(LAMBDA_MAX))
+    assert (layer.num_steps, layer.solver_iterations) == (3, 5)
+    assert isinstance(layer.num_steps, int) and layer.sigma2 == 0.25
+    np.testing.assert_allclose(np.asarray(layer(u0(), EDGES)),
+                               np.asarray(GraphDiffusion(3, 0.25)(u0(), EDGES)))
