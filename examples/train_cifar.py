@@ -204,8 +204,17 @@ def load_digits(args):
             tf.data.Dataset.from_tensor_slices((x_test, y_test)), len(x_train), (8, 8, 1), 10)
 
 
-def pipelines(train, test, num_train, image_shape, global_batch, seed, cifar):
+def pipelines(train, test, num_train, image_shape, global_batch, seed, cifar, epochs,
+              initial_epoch, steps_per_epoch):
+    """Training batches of epochs initial_epoch..epochs-1 and test batches.
+
+    Epoch e's order and augmentation depend only on (seed, e)
+    (`keras_cd.datasets.resumable_epochs` and stateless random ops), so a
+    resumed run sees the batches the uninterrupted run would have.
+    """
     import tensorflow as tf
+
+    import keras_cd
 
     height, width, channels = image_shape
     mean = tf.constant(CIFAR_MEAN if cifar else (0.5,) * channels)
@@ -214,17 +223,22 @@ def pipelines(train, test, num_train, image_shape, global_batch, seed, cifar):
     def normalize(image, label):
         return (tf.cast(image, "float32") / 255.0 - mean) / std, label
 
-    def augment(image, label):
+    def augment(seed, example):
+        image, label = example
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         pad = 4 if cifar else 1
         image = tf.image.resize_with_crop_or_pad(image, height + 2 * pad, width + 2 * pad)
-        image = tf.image.random_crop(image, image_shape)
+        image = tf.image.stateless_random_crop(image, image_shape, seed=crop_seed)
         if cifar:  # mirrored digits are other digits
-            image = tf.image.random_flip_left_right(image)
+            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
         return image, label
 
     autotune = tf.data.AUTOTUNE
-    train = (train.shuffle(min(num_train, 50_000), seed=seed, reshuffle_each_iteration=True)
-             .repeat().map(augment, num_parallel_calls=autotune)
+    train = train.apply(tf.data.experimental.assert_cardinality(num_train))
+    train = (keras_cd.datasets.resumable_epochs(
+                 train, seed, epochs, initial_epoch, examples_per_epoch=steps_per_epoch * global_batch,
+                 buffer_size=min(num_train, 50_000))
+             .map(augment, num_parallel_calls=autotune)
              .map(normalize, num_parallel_calls=autotune)
              .batch(global_batch).prefetch(autotune))
     test = test.map(normalize, num_parallel_calls=autotune).batch(global_batch).prefetch(autotune)
@@ -238,21 +252,28 @@ def save_model_atomically(model, path):
         model.save(temporary)
 
 
-def monte_carlo_accuracy(model, test, labels, samples, steps):
-    import numpy as np
+def monte_carlo_accuracy(model, test, samples, steps, strategy):
+    """Accuracy of the mean of `samples` noisy passes (Feynman-Kac), scored by
+    `evaluate`, so every prediction meets its own label in the same batch
+    whatever order the strategy's auto-sharding gives the test set."""
+    import keras
 
     import keras_cd
 
-    with keras_cd.monte_carlo(model):
-        mean = sum(model.predict(test, steps=steps, verbose=0) for _ in range(samples)) / samples
-    return float(np.mean(np.argmax(mean, axis=-1) == labels[: len(mean)]))
+    with strategy.scope():
+        inputs = keras.Input(model.input_shape[1:])
+        averaged = keras.Model(inputs, keras.layers.Average()(
+            [model(inputs, training=False) for _ in range(samples)]) if samples > 1
+            else model(inputs, training=False))
+        averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    with keras_cd.monte_carlo(averaged):
+        return float(averaged.evaluate(test, steps=steps, verbose=0)[1])
 
 
 def main(argv=None):
     args = parse_args(argv)
     strategy = make_strategy(args)  # before anything else touches TensorFlow's devices
     import keras
-    import numpy as np
 
     import keras_cd
 
@@ -266,8 +287,6 @@ def main(argv=None):
         train, test, num_train, image_shape, num_classes = load_cifar10(args)
     else:
         train, test, num_train, image_shape, num_classes = load_digits(args)
-    train, test = pipelines(train, test, num_train, image_shape, global_batch, args.seed,
-                            cifar=args.dataset == "cifar10")
     steps_per_epoch = args.steps_per_epoch or math.ceil(num_train / global_batch)
     total_steps = steps_per_epoch * args.epochs
     lr = args.lr * global_batch / 128
@@ -291,6 +310,8 @@ def main(argv=None):
         checkpoint = keras_cd.checkpoint.ResumableCheckpoint(
             os.path.join(args.model_dir, "checkpoints"), write=chief)
         initial_epoch = checkpoint.restore(model)
+    train, test = pipelines(train, test, num_train, image_shape, global_batch, args.seed,
+                            args.dataset == "cifar10", args.epochs, initial_epoch, steps_per_epoch)
     if initial_epoch:
         print(f"resuming from the checkpoint after epoch {initial_epoch}", flush=True)
     callbacks = [checkpoint]
@@ -308,9 +329,8 @@ def main(argv=None):
                "train_seconds": round(train_seconds, 1), "test_loss": float(loss),
                "test_accuracy": float(accuracy)}
     if args.mc_samples and args.sigma > 0:
-        labels = np.concatenate([np.asarray(y) for _, y in test.take(args.eval_steps or -1)])
         results["monte_carlo_accuracy"] = monte_carlo_accuracy(
-            model, test, labels, args.mc_samples, args.eval_steps)
+            model, test, args.mc_samples, args.eval_steps, strategy)
     if chief:
         save_model_atomically(model, os.path.join(args.model_dir, "model.keras"))
         with open(os.path.join(args.model_dir, "results.json"), "w") as handle:

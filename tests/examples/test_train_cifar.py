@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra: pip install -e '.[data]'")
@@ -88,7 +89,7 @@ def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         processes.append(subprocess.Popen(
-            command(SMALL + ["--epochs", "1", "--strategy", "multiworker",
+            command(SMALL + ["--epochs", "1", "--strategy", "multiworker", "--sigma", "1e-6",
                              "--model-dir", str(tmp_path)]),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
@@ -106,6 +107,10 @@ def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
         assert "CollectiveAllReduceStrategy with 2 replica(s); global batch 16" in stdout
     assert "saved" in outputs[0] and "saved" not in outputs[1]  # only the chief writes
     assert (tmp_path / "model.keras").exists()
+    # With negligible noise the Monte-Carlo mean predicts what the deterministic pass does,
+    # so both accuracies agree exactly when every prediction meets its own label.
+    results = load_results(tmp_path)
+    assert results["monte_carlo_accuracy"] == results["test_accuracy"]
 
 
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
@@ -133,6 +138,12 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     # Nothing lost, nothing repeated: the optimizer made exactly epochs x steps updates.
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert int(model.optimizer.iterations) == epochs * steps
+    # And the resumed run IS the uninterrupted one: same batches, augmentation and noise.
+    straight_dir = tmp_path / "straight"
+    run(SMALL + ["--epochs", str(epochs), "--mc-samples", "0", "--model-dir", str(straight_dir)])
+    straight = keras.saving.load_model(straight_dir / "model.keras")
+    for a, b in zip(straight.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def load_script_module():
@@ -170,3 +181,42 @@ def test_bad_flags_are_rejected(argv, message, capsys):
     with pytest.raises(SystemExit):
         script.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_monte_carlo_accuracy_under_multi_worker_meets_each_label(tmp_path):
+    # Labels ARE the deterministic predictions, so the score is 1.0 exactly when every
+    # Monte-Carlo prediction (negligible noise) is compared with its own label,
+    # whatever order the strategy's sharding gives the test set.
+    runner = textwrap.dedent(f"""
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("train_cifar", {SCRIPT!r})
+        script = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(script)
+        strategy = script.make_strategy(script.parse_args(["--strategy", "multiworker"]))
+        import keras, numpy as np, tensorflow as tf, keras_cd
+        x = np.random.default_rng(0).normal(size=(60, 4, 4, 1)).astype("float32")
+        with strategy.scope():
+            inputs = keras.Input((4, 4, 1))
+            hidden = keras_cd.DiffusionNoise(1e-6, seed=0)(keras.layers.Flatten()(inputs))
+            model = keras.Model(inputs, keras.layers.Dense(
+                10, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(1))(hidden))
+        labels = model.predict(x, verbose=0).argmax(-1)
+        test = tf.data.Dataset.from_tensor_slices((x, labels)).batch(8)
+        print("classes", len(set(labels.tolist())))
+        print("accuracy", script.monte_carlo_accuracy(model, test, 2, None, strategy))
+        """)
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes = [subprocess.Popen(
+        [sys.executable, "-c", runner], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
+        for index in range(2)]
+    try:
+        outputs = [process.communicate(timeout=300) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    for process, (stdout, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stdout[-2000:] + stderr[-4000:]
+        assert "classes 10" in stdout  # predictions vary: a misaligned label would show
+        assert "accuracy 1.0" in stdout, stdout
