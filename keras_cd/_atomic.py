@@ -1,8 +1,11 @@
 """Atomic writes: build in a temporary sibling, then rename into place."""
 
 import contextlib
+import ctypes
+import errno
 import os
 import shutil
+import sys
 import uuid
 
 
@@ -35,20 +38,92 @@ def _remove(path):
         os.remove(path)
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(first, second):
+    """Atomically swaps two paths (Linux renameat2(RENAME_EXCHANGE)).
+
+    Returns False where the OS or file system cannot (another OS, an old
+    kernel or C library, a file system without the flag); the caller then
+    falls back to two renames.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    result = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                       _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(error, os.strerror(error), first)
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(directory, name, final_path):
+    """Repairs what a writer killed mid-way left beside `final_path`.
+
+    A `.NAME.old-*` folder with no `final_path` is the old content that the
+    two-rename fallback had moved aside: it is put back. Otherwise old
+    copies and the temporary folders of writers that no longer run are
+    removed.
+    """
+    old_prefix, temporary_prefix = f".{name}.old-", f".{name}.tmp-"
+    leftovers = sorted(os.listdir(directory))
+    for entry in leftovers:
+        if entry.startswith(old_prefix):
+            path = os.path.join(directory, entry)
+            if not os.path.lexists(final_path):
+                os.replace(path, final_path)
+            else:
+                _remove(path)
+        elif entry.startswith(temporary_prefix):
+            pid = entry[len(temporary_prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                _remove(os.path.join(directory, entry))
+
+
 @contextlib.contextmanager
 def atomic_path(final_path, suffix="", overwrite=True):
     """Yields a temporary sibling of `final_path` to write a file or folder.
 
-    When the block succeeds, the temporary path is flushed to disk and renamed
-    onto `final_path`, so readers only ever see the old or the complete new
-    content; when it fails, the temporary path is removed and `final_path` is
-    untouched. `suffix` is appended to the temporary name (for writers that
-    insist on an extension, such as `.keras` or `.weights.h5`).
+    When the block succeeds, the temporary path is flushed to disk and put
+    in place of `final_path` such that readers see the old or the complete
+    new content at every instant: `rename` for a file; for a folder replacing
+    a folder, an atomic exchange of the two (Linux `renameat2` with
+    `RENAME_EXCHANGE`), the old one then deleted. Where the OS has no
+    exchange, two renames are the fallback: the old folder is moved aside to
+    `.NAME.old-*`, then the new one into place; a kill between them leaves no
+    `final_path` for that instant, and the next `atomic_path` call on the
+    same path puts the old folder back (or, once the new one is in place,
+    removes the old copy). Temporary folders of killed writers are removed
+    by the next call too. When the block fails, the temporary path is removed
+    and `final_path` is untouched. `suffix` is appended to the temporary name
+    (for writers that insist on an extension, such as `.keras`).
     """
     final_path = os.path.abspath(os.fspath(final_path))
     directory, name = os.path.split(final_path)
     created = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
+    _recover(directory, name, final_path)
     if not overwrite and os.path.lexists(final_path):
         raise FileExistsError(
             f"Refusing to overwrite {final_path!r}: it already exists. "
@@ -61,12 +136,13 @@ def atomic_path(final_path, suffix="", overwrite=True):
         yield temporary
         _fsync_tree(temporary)
         if os.path.isdir(temporary) and os.path.isdir(final_path):
-            # Directories cannot be renamed over a non-empty one: move the old
-            # one aside first; it is deleted only once the new one is in place.
-            retired = os.path.join(directory, f".{name}.old-{token}")
-            os.replace(final_path, retired)
-            os.replace(temporary, final_path)
-            _remove(retired)
+            # A folder cannot be renamed over a non-empty one.
+            if not _exchange(temporary, final_path):
+                retired = os.path.join(directory, f".{name}.old-{token}")
+                os.replace(final_path, retired)
+                os.replace(temporary, final_path)
+                _remove(retired)
+            # After an exchange `temporary` holds the old folder: removed below.
         else:
             os.replace(temporary, final_path)
         _fsync_directory(directory)
