@@ -67,7 +67,15 @@ def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="ed
     search = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(points)
     with sklearn.config_context(working_memory=working_memory_mb):  # bounds the distance chunks
         distances, indices = search.kneighbors(points)
-    distances, indices = distances[:, 1:], indices[:, 1:]  # drop each point itself
+    # Drop each point itself BY INDEX: with duplicate points a twin at distance 0
+    # can come first, and dropping the first column would keep a self-edge and
+    # lose a real neighbour. Where the search did not return the point itself
+    # (more than k twins), the farthest of the k + 1 is dropped instead.
+    is_self = indices == np.arange(len(points))[:, None]
+    dropped = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)
+    keep = np.ones(indices.shape, dtype=bool)
+    keep[np.arange(len(points)), dropped] = False
+    distances, indices = distances[keep].reshape(-1, k), indices[keep].reshape(-1, k)
     bandwidths = distances[:, min(bandwidth_neighbor, k) - 1]
     rows = np.repeat(np.arange(len(points)), k)
     matrix = gaussian_weights_laplacian(rows, indices.ravel(), distances.ravel().astype(np.float64),

@@ -25,3 +25,19 @@ def test_bad_points():
         graph.gaussian_knn_graph(np.zeros((1, 3)))
     with pytest.raises(ValueError, match="Invalid value for `bandwidth_neighbor`"):
         graph.gaussian_knn_graph(np.zeros((5, 3)), 2, 3)
+
+
+def test_duplicate_points_get_their_twin_as_a_neighbour_and_no_self_edge():
+    import keras_cd
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(30, 5)).astype("float32")
+    x = np.concatenate([x, x])[rng.permutation(60)]  # every point has an exact twin
+    # k = 5: the twin, then whole pairs of twins (a cut inside a pair would be a tie)
+    offline = graph.gaussian_knn_graph(x, 5, 3, format="dense")
+    in_batch = np.asarray(keras_cd.GaussianKernelGraph(5, 3, format="dense")(x))
+    np.testing.assert_allclose(offline, in_batch, atol=1e-5)
+    np.testing.assert_allclose(offline, brute_force(x, 5, 3), atol=1e-6)
+    adjacency = np.diag(np.diag(offline)) - offline  # the symmetrised weights
+    twins = [np.flatnonzero((x == x[i]).all(axis=1) & (np.arange(60) != i))[0] for i in range(60)]
+    assert all(adjacency[i, j] > 0 for i, j in enumerate(twins))
