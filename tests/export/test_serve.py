@@ -3,8 +3,10 @@
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -31,23 +33,26 @@ def served(tmp_path_factory):
     model = network()
     export.to_onnx(model, directory / "model.onnx")
     export.to_onnx(model, directory / "mc.onnx", monte_carlo=True)
-    servers = {}
-    for name in ("model", "mc"):
-        process = subprocess.Popen(
-            [sys.executable, SERVE, str(directory / f"{name}.onnx"), "--name", name,
-             "--port", "0", "--max-body-mb", "0.01", "--seed", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = process.stdout.readline()
-        assert line.startswith("serving"), line + process.stderr.read()
-        servers[name] = (process, int(line.split("http://127.0.0.1:")[1].split("/")[0]))
+    servers = {name: start_server(directory / f"{name}.onnx", name, "--max-body-mb", "0.01",
+                                  "--max-values", "2000", "--seed", "0")
+               for name in ("model", "mc")}
     yield model, servers
     for process, _ in servers.values():
         process.terminate()
         process.wait(timeout=30)
 
 
-def request(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def start_server(path, name, *flags, host="127.0.0.1"):
+    process = subprocess.Popen(
+        [sys.executable, SERVE, str(path), "--name", name, "--host", host, "--port", "0", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("serving"), line + process.stderr.read()
+    return process, int(line.split("]:" if host.startswith(":") else f"{host}:")[1].split("/")[0])
+
+
+def request(port, method, path, body=None, headers=None, host="127.0.0.1"):
+    connection = http.client.HTTPConnection(host, port, timeout=30)
     if isinstance(body, (dict, list)):
         body = json.dumps(body)
     connection.request(method, path, body=body, headers=headers or {})
@@ -63,8 +68,16 @@ def test_status_and_metadata(served):
     status, payload = request(port, "GET", "/v1/models/model")
     assert status == 200 and payload["model_version_status"][0]["state"] == "AVAILABLE"
     status, payload = request(port, "GET", "/v1/models/model/metadata")
-    inputs = payload["metadata"]["signature_def"]["serving_default"]["inputs"]
-    assert status == 200 and inputs == [{"name": "features", "shape": [-1, 4], "dtype": "float32"}]
+    # TensorFlow Serving's layout: a SignatureDefMap under metadata.signature_def.
+    assert status == 200 and payload["model_spec"] == {"name": "model", "signature_name": "",
+                                                       "version": "1"}
+    signature = payload["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    assert signature["inputs"] == {"features": {
+        "dtype": "DT_FLOAT", "name": "features", "tensor_shape": {
+            "dim": [{"size": "-1", "name": ""}, {"size": "4", "name": ""}], "unknown_rank": False}}}
+    (output,) = signature["outputs"].values()
+    assert output["dtype"] == "DT_FLOAT" and output["tensor_shape"]["dim"][1]["size"] == "3"
 
 
 def test_predict_matches_keras_in_row_and_columnar_format(served):
@@ -107,6 +120,8 @@ def test_monte_carlo_model_draws_fresh_noise_per_request(served):
         ({"rows": []}, 400, 'exactly one of "instances"'),
         ({"inputs": {"pixels": [[1, 2, 3, 4]]}}, 400, "Unknown inputs ['pixels']"),
         ({"instances": [[0.0] * 4] * 1000}, 413, "exceeds the limit"),  # ~21 KB > 10 KB
+        ('{"instances": ' + "[" * 1500 + "]" * 1500 + "}", 400, "nested too deeply"),  # 3 KB
+        ('{"instances": [' + ",".join(["[0,0,0,0]"] * 600) + "]}", 413, "JSON values"),  # 6 KB
     ],
 )
 def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(served, body, status, message):
@@ -131,3 +146,62 @@ def test_unloadable_model_fails_at_start(tmp_path):
     result = subprocess.run([sys.executable, SERVE, str(tmp_path / "broken.onnx"), "--port", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "Cannot load" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def strict_server(served, tmp_path_factory):
+    """A server with a 1 s socket timeout and at most 2 connections at once."""
+    directory = tmp_path_factory.mktemp("strict")
+    export.to_onnx(served[0], directory / "model.onnx")
+    process, port = start_server(directory / "model.onnx", "model", "--timeout", "1",
+                                 "--max-workers", "2")
+    yield port
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def stalled_connection(port):
+    """A client that connects, sends half a request line and then nothing."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection.sendall(b"POST /v1/models/model:pre")
+    return connection
+
+
+def test_a_stalled_client_is_dropped_after_the_socket_timeout(strict_server):
+    connection = stalled_connection(strict_server)
+    start = time.monotonic()
+    assert connection.recv(1024) == b""  # the server closed it
+    assert 0.5 < time.monotonic() - start < 8
+    connection.close()
+    assert request(strict_server, "GET", "/v1/models/model")[0] == 200
+
+
+def test_connections_beyond_max_workers_get_503_not_a_thread(strict_server):
+    stalled = [stalled_connection(strict_server) for _ in range(2)]
+    time.sleep(0.3)  # both are being served (and wait for their timeout)
+    status, payload = request(strict_server, "GET", "/v1/models/model")
+    assert status == 503 and "busy" in payload["error"]
+    for connection in stalled:
+        assert connection.recv(1024) == b""  # dropped after the 1 s timeout ...
+        connection.close()
+    time.sleep(0.2)
+    assert request(strict_server, "GET", "/v1/models/model")[0] == 200  # ... and slots freed
+
+
+def test_ipv6_host(served, tmp_path):
+    if not socket.has_ipv6:
+        pytest.skip("Python has no IPv6 support here")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as error:
+        pytest.skip(f"no IPv6 loopback on this machine: {error}")
+    export.to_onnx(served[0], tmp_path / "model.onnx")
+    process, port = start_server(tmp_path / "model.onnx", "model", host="::1")
+    try:
+        status, payload = request(port, "POST", "/v1/models/model:predict",
+                                  {"instances": [[0.0] * 4]}, host="::1")
+        assert status == 200 and len(payload["predictions"]) == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
