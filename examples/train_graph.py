@@ -116,7 +116,7 @@ class Trainer:
                 data.features.shape[1], data.num_classes, num_steps=args.num_steps,
                 sigma2=args.sigma2, hidden_units=args.hidden, dropout=args.dropout,
                 input_dropout=args.input_dropout, scheme=args.scheme, lambda_max=self.lambda_max,
-                trainable_sigma2=args.trainable_sigma2, sparse_features=True)
+                trainable_sigma2=args.trainable_sigma2, sparse_features=True, seed=args.seed)
         self.optimizer = keras.optimizers.Adam(args.lr)
         self.optimizer.build(self.model.trainable_weights)
         self.fresh_optimizer = [v.numpy() for v in self.optimizer.variables]  # step 0, zero moments
@@ -156,6 +156,10 @@ class Trainer:
         for layer in self.model.layers:
             if getattr(layer, "trainable_sigma2", False):
                 layer.sigma2_weight.assign(self.args.sigma2)
+        for variable in self.model.non_trainable_variables:  # dropout masks: a stream per run
+            if variable.path.endswith("seed_generator_state"):
+                variable.assign(np.array([seed, 0], dtype=keras.backend.standardize_dtype(
+                    variable.dtype)))
         for variable, value in zip(self.optimizer.variables, self.fresh_optimizer):
             variable.assign(value)
 

@@ -101,7 +101,7 @@ class CDBlock(keras.layers.Layer):
         channels = input_shape[-1]
         if channels is None:
             raise ValueError(
-                f"Invalid input shape for `CDBlock` (name={self.name!r}): "
+                f"Invalid input shape for `{type(self).__name__}` (name={self.name!r}): "
                 "expected a known number of channels. Received: "
                 f"input_shape={tuple(input_shape)}. Give the channel axis a "
                 "fixed size, e.g. keras.Input((None, None, 3))."

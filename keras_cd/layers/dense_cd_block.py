@@ -85,7 +85,7 @@ class DenseCDBlock(keras.layers.Layer):
             "Flatten the input to (batch, features); use `keras_cd.CDBlock` for images.")
         if input_shape[-1] is None:
             raise ValueError(
-                f"Invalid input shape for `DenseCDBlock` (name={self.name!r}): "
+                f"Invalid input shape for `{type(self).__name__}` (name={self.name!r}): "
                 "expected a known number of features. Received: "
                 f"input_shape={tuple(input_shape)}. Give the last axis a "
                 "fixed size, e.g. keras.Input((16,))."

@@ -85,7 +85,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         self.dropout = _validation.rate("dropout", dropout)
         self.input_dropout = _validation.rate("input_dropout", input_dropout)
         self.seed = _validation.optional_seed("seed", seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
 
     def _initializer(self, offset):
         """Glorot uniform, seeded from `seed` (a distinct stream per weight) when given."""
@@ -95,7 +95,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
     def build(self, input_shape):
         features = input_shape[-1]
         if features is None:
-            raise ValueError(f"Invalid input shape for `ResidualBaseClassifier`: expected a known "
+            raise ValueError(f"Invalid input shape for `{type(self).__name__}`: expected a known "
                              f"number of features. Received: input_shape={tuple(input_shape)}.")
         hidden = features if self.hidden_units is None else self.hidden_units
         # One kernel [W1 | W2] so that x is read (and dropped out) once.

@@ -103,3 +103,51 @@ def test_bad_arguments(kwargs, name):
     arguments = {"num_features": 12, "num_classes": 3, **kwargs}
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
         keras_cd.models.coin_classifier(**arguments)
+
+
+def test_the_same_seed_builds_the_same_model_and_dropout_masks():
+    x, edges, _ = problem()
+
+    def outputs(seed):
+        model = keras_cd.models.coin_classifier(12, 3, num_steps=3, sigma2=0.2, seed=seed)
+        return [np.asarray(w) for w in model.get_weights()], np.asarray(model([x, *edges], training=True))
+
+    (weights_a, out_a), (weights_b, out_b) = outputs(7), outputs(7)
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(out_a, out_b)  # same dropout masks too
+    assert not np.array_equal(outputs(8)[1], out_a)
+
+
+def test_an_unstable_default_setting_warns_when_the_laplacian_is_given():
+    x, edges, dense = problem()
+    lambda_max = graph.largest_eigenvalue(dense)
+    with pytest.warns(UserWarning, match=r"Unstable explicit diffusion.*sigma2 <= "):
+        keras_cd.models.coin_classifier(12, 3, sigma2=2.2 / lambda_max, laplacian=edges)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = keras_cd.models.coin_classifier(12, 3, sigma2=1.9 / lambda_max, laplacian=edges)
+        keras_cd.models.coin_classifier(12, 3, sigma2=2.2 / lambda_max, laplacian=edges,
+                                        scheme="implicit")
+    assert model.get_layer("graph_diffusion").lambda_max <= graph.gershgorin_bound(dense)
+    learned = keras_cd.models.coin_classifier(12, 3, sigma2=1.5 / lambda_max, laplacian=dense,
+                                              trainable_sigma2=True)
+    limit = learned.get_layer("graph_diffusion").stable_sigma2_limit()
+    assert limit == pytest.approx(2 / lambda_max, rel=1e-6)  # Lanczos, not the loose bound
+
+
+def test_implicit_coin_refuses_a_non_symmetric_laplacian():
+    random_walk = graph.laplacian(random_graph(40, 0.1, seed=1), "random_walk")
+    with pytest.raises(ValueError, match="symmetric Laplacian"):
+        keras_cd.models.coin_classifier(12, 3, scheme="implicit", laplacian=random_walk)
+
+
+def test_numpy_scalars_are_accepted_and_bad_ones_named():
+    model = keras_cd.models.coin_classifier(np.int64(12), np.int32(3), num_steps=np.int64(2),
+                                            sigma2=np.float32(0.2), hidden_units=np.int16(8),
+                                            dropout=np.float32(0.3), seed=np.int64(1))
+    assert model.output.shape[-1] == 3
+    with pytest.raises(ValueError, match=r"Invalid value for `dropout`: expected a number in \[0, 1\)"):
+        keras_cd.models.coin_classifier(12, 3, dropout=np.float64(1.0))
+    with pytest.raises(ValueError, match="Invalid value for `hidden_units`"):
+        keras_cd.models.coin_classifier(12, 3, hidden_units=np.float32(8))
