@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install train demo test test-slow clean
+.PHONY: install train demo test clean
 
 install: $(STAMP)
 
@@ -23,9 +23,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
-
-test-slow: $(STAMP)
-	$(BIN)/python -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -2,7 +2,8 @@
 
 `check_layer_contract` is applied to each layer in its own test module:
 config round trip, registration, symbolic and eager calls, `.keras` save and
-load with identical inference outputs, one `fit` step that trains the layer,
+load with identical inference outputs, one `fit` step (that changes every
+trainable weight of a layer owning any),
 and mixed precision.
 """
 
@@ -66,18 +67,19 @@ def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path, extra_
     assert any(type(l) is layer_class for l in loaded.layers)
     np.testing.assert_array_equal(np.asarray(model(arrays)), np.asarray(loaded(arrays)))
 
-    # One fit step trains the layer's own weights (full batch, as a dataset so
-    # that inputs may have different leading sizes).
+    # One fit step runs (full batch, as a dataset so that inputs may have
+    # different leading sizes) and, for a layer that owns weights, trains every one.
     before = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     target = rng.normal(size=(input_shape[0], 1)).astype("float32")
     dataset = tf.data.Dataset.from_tensors((tuple(arrays), target))
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
-    after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
-    assert all(not np.array_equal(b, a) for b, a in zip(before, after)), (
-        "fit() left some of the layer's trainable weights unchanged"
-    )
+    if layer.trainable_weights:
+        after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
+        unchanged = [w.path for w, b, a in zip(layer.trainable_weights, before, after)
+                     if np.array_equal(b, a)]
+        assert not unchanged, f"fit() left these trainable weights unchanged: {unchanged}"
 
     # mixed_float16: float16 compute, float32 variables.
     mixed = layer_class(**init_kwargs, dtype="mixed_float16")

@@ -20,12 +20,24 @@ def test_feynman_kac_mean_and_standard_error_of_a_quadratic_readout():
     np.testing.assert_array_equal(model.predict(x, verbose=0), x**2)  # deterministic afterwards
 
 
-def test_feynman_kac_of_a_cd_network_uses_moving_statistics():
-    model = keras_cd.models.cd_resnet(depth=8, sigma=0.0, input_shape=(8, 8, 1))
-    x = np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype("float32")
-    mean, error = feynman_kac_predict(model, x, 4)
-    np.testing.assert_allclose(mean, model.predict(x, verbose=0), atol=1e-6)  # sigma=0: no noise
-    np.testing.assert_allclose(error, 0.0, atol=1e-6)
+def test_feynman_kac_uses_moving_statistics_while_the_noise_is_on():
+    # noise -> BatchNormalization with known moving statistics: the expectation is
+    # gamma (x - mu) / sqrt(var + eps) + beta, and the standard error
+    # gamma s / sqrt(var + eps) / sqrt(n). With batch statistics (training mode) the
+    # repeated rows of one input would normalise to ~0 instead.
+    s = 0.8
+    inputs = keras.Input((2,))
+    norm = keras.layers.BatchNormalization(epsilon=1e-3)
+    model = keras.Model(inputs, norm(keras_cd.DiffusionNoise(s, seed=2)(inputs)))
+    gamma, beta, mu, var = (np.array(v, "float32") for v in ([2.0, 0.5], [0.1, -1.0], [1.0, -3.0], [4.0, 0.25]))
+    norm.set_weights([gamma, beta, mu, var])
+    x = np.array([[3.0, -2.0], [0.0, 1.0]], "float32")
+    n = 20_000
+    mean, error = feynman_kac_predict(model, x, n, batch_size=4096)
+    scale = gamma / np.sqrt(var + 1e-3)
+    np.testing.assert_array_less(np.abs(mean - (scale * (x - mu) + beta)), 4.5 * error)
+    np.testing.assert_allclose(error, np.broadcast_to(scale * s / np.sqrt(n), x.shape), rtol=0.05)
+    assert np.all(np.abs(mean - beta) > 0.5)  # not the batch-statistics answer (~beta)
 
 
 def test_error_shrinks_like_one_over_sqrt_n():

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from scipy.stats import beta, binomtest, norm
+from scipy.stats import binomtest, norm
 
 from keras_cd.smoothing import (ABSTAIN, SmoothedClassifier, certify_from_counts,
                                 gaussian_smoothing, predict_from_counts)
@@ -85,13 +85,32 @@ def test_predict_abstains_exactly_when_the_binomial_test_says_so():
     assert list(smoothed.predict(POINTS[:3], 2_000, alpha=0.001)) == [1, 0, ABSTAIN]
 
 
+def clopper_pearson_lower(k, n, alpha):
+    """The one-sided lower bound from its definition, independently of beta.ppf:
+    the p at which seeing k or more successes in n has probability alpha."""
+    from scipy.optimize import brentq
+    from scipy.stats import binom
+
+    if k == 0:
+        return 0.0
+    return brentq(lambda p: binom.sf(k - 1, n, p) - alpha, 1e-12, 1 - 1e-12, xtol=1e-14)
+
+
+def test_certify_radius_when_all_samples_agree_is_the_closed_form():
+    # All n samples agree: P(X >= n | p) = p^n = alpha, so the bound is alpha^(1/n).
+    for n, alpha, sigma in [(100, 0.001, 0.25), (1000, 0.01, 0.5), (10, 0.2, 1.0)]:
+        classes, radii = certify_from_counts(np.array([2]), np.array([n]), n, alpha, sigma)
+        assert classes[0] == 2 and radii[0] == pytest.approx(sigma * norm.ppf(alpha ** (1 / n)),
+                                                             rel=1e-9)
+
+
 def test_certify_abstains_exactly_when_the_clopper_pearson_bound_is_below_one_half():
     n, alpha = 1000, 0.01
     for n_a in range(480, 600, 3):
-        lower = beta.ppf(alpha, n_a, n - n_a + 1)
+        lower = clopper_pearson_lower(n_a, n, alpha)
         classes, radii = certify_from_counts(np.array([3]), np.array([n_a]), n, alpha, sigma=0.25)
         if lower > 0.5:
-            assert classes[0] == 3 and radii[0] == pytest.approx(0.25 * norm.ppf(lower))
+            assert classes[0] == 3 and radii[0] == pytest.approx(0.25 * norm.ppf(lower), rel=1e-7)
         else:
             assert classes[0] == ABSTAIN and radii[0] == 0
 

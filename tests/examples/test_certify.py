@@ -30,6 +30,8 @@ def test_trains_certifies_prints_the_table_and_writes_the_plot(tmp_path):
     # An abstention is never certified correct.
     abstained = int(next(l for l in lines if l.startswith("abstained on")).split()[2])
     assert accuracies[0] <= 1 - abstained / 6 + 1e-9
+    clean = float(next(l for l in lines if "clean accuracy" in l).rsplit(" ", 1)[1])
+    assert clean > 0.5  # the base classifier learned (chance: 0.1)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded = run("--load", str(saved), "--num-test", "4", "--n0", "10", "--n", "100", "--plot", "")
     assert loaded.returncode == 0 and "certified 4 test images" in loaded.stdout

@@ -62,12 +62,21 @@ def test_end_to_end_on_mock_cifar10(tmp_path):
     assert "test accuracy (deterministic):" in stdout
     assert "test accuracy (Monte-Carlo, 2 samples):" in stdout
     results = load_results(tmp_path)
-    assert 0.0 <= results["test_accuracy"] <= 1.0
-    assert 0.0 <= results["monte_carlo_accuracy"] <= 1.0
+    assert set(results) >= {"test_accuracy", "monte_carlo_accuracy", "train_seconds"}
     model = keras.saving.load_model(tmp_path / "model.keras")
     assert sum(isinstance(layer, keras_cd.CDBlock) for layer in model.layers) == 3
     assert int(model.optimizer.iterations) == 2 * 2
     assert os.listdir(tmp_path / "logs")  # TensorBoard events
+
+
+def test_the_pipeline_learns_on_real_images(tmp_path):
+    # Mock CIFAR-10 has random labels; scikit-learn's digits (offline) show that the
+    # script's whole pipeline (augmentation, schedule, weight decay) actually learns.
+    stdout = run(["--dataset", "digits", "--depth", "8", "--epochs", "8", "--batch-size", "32",
+                  "--mc-samples", "2", "--verbose", "0", "--model-dir", str(tmp_path)])
+    results = load_results(tmp_path)
+    # Measured 0.97 / 0.97; chance is 0.1.
+    assert results["test_accuracy"] > 0.8 and results["monte_carlo_accuracy"] > 0.8, stdout
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):

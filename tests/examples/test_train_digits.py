@@ -11,11 +11,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_demo_prints_cd_next_to_plain():
     result = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "train_digits.py"),
-                             "--epochs", "2", "--mc-samples", "2"],
+                             "--epochs", "3", "--mc-samples", "2"],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith(("plain ResNet", "CD-ResNet"))]
     assert len(rows) == 2
     for row in rows:
         clean, monte_carlo, noisy = (float(v) for v in row.split()[-4:-1])
-        assert all(0.0 <= v <= 1.0 for v in (clean, monte_carlo, noisy))
+        # Both networks learn in 3 epochs: well above chance (0.1) (measured 0.69-0.86).
+        assert clean > 0.4 and monte_carlo > 0.4 and noisy > 0.2, row
