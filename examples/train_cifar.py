@@ -10,14 +10,15 @@ accuracy and saves the model as `--model-dir/model.keras` for the export tools.
 
 Fault tolerance: the full training state is checkpointed atomically in
 `--model-dir/checkpoints` after every epoch; rerunning the same command after
-a crash or kill resumes from the last completed epoch. TensorBoard logs go to
+a crash or kill resumes from the last completed epoch and continues exactly
+as the uninterrupted run would (same batches, augmentation and noise). TensorBoard logs go to
 `--model-dir/logs`.
 
 What to expect: He et al. report 91.25% test accuracy for ResNet-20 with
 `--epochs 182` (64k steps at batch 128); this project has not measured the
 CIFAR-10 recipe (its machines have neither a GPU nor the dataset). Offline,
 `--dataset digits` runs the same pipeline on scikit-learn's 8x8 digits (no
-download): 20 epochs of ResNet-20 took 26 s on 2 CPU cores and reached 88.5%.
+download; its test asserts that it learns).
 
     python examples/train_cifar.py                          # CIFAR-10, auto strategy
     python examples/train_cifar.py --epochs 182 --depth 56 --sigma 0.1

@@ -8,9 +8,9 @@ the test accuracy of both side by side: deterministic inference, Monte-Carlo
 (Feynman-Kac) inference averaged over `--mc-samples` noisy passes, and
 accuracy under Gaussian input noise of std `--input-noise`.
 
-What to expect: both networks reach about 97-99% clean test accuracy in a
-minute or two on 2 CPU cores; differences of a point are within seed noise
-(see benchmarks/ for the multi-seed comparison).
+What to expect: a minute or two on 2 CPU cores; the same --seed prints the
+same figures. One seed's difference between the two networks says little:
+`benchmarks/cd_vs_plain.py` compares them over several seeds.
 
     python examples/train_digits.py
     python examples/train_digits.py --sigma 0.3 --epochs 60 --seed 1

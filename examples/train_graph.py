@@ -11,12 +11,11 @@ with patience 50 on validation loss/accuracy (stop when neither improved),
 the weights of the lowest validation loss restored. The last
 line is `test accuracy: MEAN ± STD over N runs`.
 
-What to expect on Cora (2 CPU cores, measured): 82.72 ± 1.16 over 10 splits
-x 2 initialisations with the defaults (num_steps 20, sigma2 0.35), about 7 s
-per run (82.57 ± 0.97 on the splits of `--seed 1`); about 58% with
-`--num-steps 0`. sigma2 = 0.35 sits just past explicit Euler's stability
-limit on Cora (lambda_max = 5.78), which the script reports. `--hidden full`
-trains the reference code's full-width base network (about 35 s per run).
+What to expect on Cora: the README's table lists what these commands printed
+(2 CPU cores). sigma2 = 0.35 sits just past explicit Euler's stability limit
+on Cora, which the script reports. `--hidden full` trains the reference
+code's full-width base network (several times slower). The same `--seed`
+prints the same figures.
 
     python examples/train_graph.py --data ../shared/data/cora.npz --num-splits 10 --num-inits 2
     python examples/train_graph.py --data cora.npz --scheme implicit --sigma2 0.35

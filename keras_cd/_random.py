@@ -40,9 +40,8 @@ def uniform(shape, seed):
     fast when TensorFlow compiles it with XLA on a CPU.
 
     Keras leaves TensorFlow's generator on `alg="auto_select"`, which XLA's
-    CPU backend expands into code about 60x slower than Philox (measured: 104
-    ms against 1.7 ms for 400,000 values on 2 cores); without XLA both are
-    the same Philox kernel. `seed` is a `keras.random.SeedGenerator`.
+    CPU backend expands into code many times slower than Philox; without XLA
+    both are the same Philox kernel. `seed` is a `keras.random.SeedGenerator`.
     """
     if keras.backend.backend() != "tensorflow":
         return keras.random.uniform(shape, seed=seed)
@@ -64,8 +63,8 @@ def gaussian_like(inputs, stddev, seed):
     with u1, u2 independent and uniform on [0, 1), gives two independent
     standard normals. This is the transform TensorFlow's own
     `stateless_normal` kernel applies element by element (with scalar
-    log/sin/cos); applied to whole tensors it runs about twice as fast on a
-    CPU (measured: 8.3 ms instead of 17.6 ms for 2M values on 2 cores). As
+    log/sin/cos); applied to whole tensors it runs faster on a CPU
+    (`benchmarks/train_step.py` prints the noise's share of a step). As
     in TensorFlow's kernel, float32 uniforms have 23-24 bits, so |z| is
     at most about 5.7 (a tail of probability ~1e-7 is cut).
 

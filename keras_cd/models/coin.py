@@ -51,10 +51,8 @@ class ResidualBaseClassifier(keras.layers.Layer):
     where U is learned directly: the same functions, with C*H read-out
     weights instead of H*F. Neither form builds the (N, F) matrix h, so a
     sparse bag-of-words x costs only its nonzeros (`keras.Input(...,
-    sparse=True)`, TensorFlow backend). On Cora the rank-64 form reached
-    82.72% in the COIN protocol at about 7 s per training run on 2 CPU cores,
-    the full-width one 82.44% in one run of 35 s (measured with
-    `examples/train_graph.py`).
+    sparse=True)`, TensorFlow backend). Accuracy and speed of both forms on
+    Cora: `examples/train_graph.py` (figures in the README).
 
     Args:
         num_classes: int >= 2, width of f.
