@@ -144,8 +144,8 @@ class GraphDiffusion(keras.layers.Layer):
         arrays = _concrete(laplacian)
         if arrays is None:
             return
-        key = tuple((id(a), a.shape) for a in (laplacian if _graph.is_edge_list(laplacian)
-                                                else [laplacian]))
+        parts = arrays if _graph.is_edge_list(laplacian) else [arrays]
+        key = tuple((a.shape, hash(np.ascontiguousarray(a).tobytes())) for a in parts)
         if key == self._checked_graph:
             return
         from keras_cd.graph.laplacian import _as_scipy, gershgorin_bound, largest_eigenvalue
@@ -154,7 +154,9 @@ class GraphDiffusion(keras.layers.Layer):
         if needs_symmetry:
             self.check_symmetric(matrix, f"`{self.name}`")
         if needs_spectrum:
-            if self.sigma2 * gershgorin_bound(matrix) > 2:  # else provably stable
+            # Gershgorin's O(edges) bound proves a fixed sigma2 stable without an
+            # eigensolver; a learned sigma2 needs lambda_max itself for its limit.
+            if self.trainable_sigma2 or self.sigma2 * gershgorin_bound(matrix) > 2:
                 self._estimated_lambda_max = largest_eigenvalue(matrix)
                 self._warn_if_unstable(self._estimated_lambda_max, stacklevel=4)
         self._checked_graph = key

@@ -314,6 +314,11 @@ def test_a_learned_sigma2_is_kept_inside_the_stable_range():
     assert float(layer.sigma2_weight.numpy()) == pytest.approx(2 / LAMBDA_MAX, rel=1e-6)
     optimizer.apply_gradients([(np.float32(10.0), layer.sigma2_weight)])
     assert float(layer.sigma2_weight.numpy()) == 0.0
+    # Without lambda_max, the first concrete Laplacian sets the limit (by Lanczos).
+    estimated = GraphDiffusion(4, 0.1, trainable_sigma2=True)
+    assert estimated.stable_sigma2_limit() is None
+    estimated(u0(), EDGES)
+    assert estimated.stable_sigma2_limit() == pytest.approx(2 / LAMBDA_MAX, rel=1e-4)
 
 
 def test_numpy_scalars_are_accepted_like_python_ones():
