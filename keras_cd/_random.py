@@ -41,13 +41,14 @@ def uniform(shape, seed):
 
     Keras leaves TensorFlow's generator on `alg="auto_select"`, which XLA's
     CPU backend expands into code many times slower than Philox; without XLA
-    both are the same Philox kernel. `seed` is a `keras.random.SeedGenerator`.
+    both are the same Philox kernel. `seed` is a `keras.random.SeedGenerator`,
+    or a seed it drew (`generator.next()`).
     """
     if keras.backend.backend() != "tensorflow":
-        return keras.random.uniform(shape, seed=seed)
+        return keras.random.uniform(shape, seed=seed)  # a generator, or JAX key data
     import tensorflow as tf  # Already imported by the TF backend.
 
-    drawn = seed.next()
+    drawn = seed.next() if isinstance(seed, keras.random.SeedGenerator) else seed
     if drawn.dtype != tf.int32:  # as Keras does: int64 state, int32 seeds
         drawn = tf.cast(tf.math.floormod(drawn, tf.int32.max - 1), tf.int32)
     return tf.random.stateless_uniform(shape, drawn, alg="philox")

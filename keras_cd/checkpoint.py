@@ -7,7 +7,7 @@ import warnings
 
 import keras
 
-from keras_cd import _validation
+from keras_cd import _noise, _validation
 from keras_cd._atomic import atomic_path
 
 _PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -17,7 +17,8 @@ _STATE_GROUP = "keras_cd_training_state"
 
 
 def _is_seed_state(variable):
-    return variable.path.endswith("seed_generator_state")
+    # Random seeds, not the Monte-Carlo switches kept in the same kind of state.
+    return variable.path.endswith("seed_generator_state") and not _noise.is_switch(variable)
 
 
 def _without_names(value):

@@ -10,34 +10,16 @@ convection-diffusion equation that the network discretises.
 
 import contextlib
 
+import keras
 import numpy as np
 
-from keras_cd import _validation
+from keras_cd import _noise, _validation
 from keras_cd._sampling import mean_and_standard_error
-
-# A plain module-level counter, not a thread-local: MirroredStrategy runs each
-# replica's function in a thread of its own, and they must all see the switch.
-_monte_carlo_depth = 0
 
 
 def monte_carlo_enabled():
     """Returns True inside a `keras_cd.monte_carlo()` block."""
-    return _monte_carlo_depth > 0
-
-
-def _reset_compiled_functions(models):
-    for model in models:
-        if not hasattr(model, "make_predict_function"):
-            raise ValueError(
-                "Invalid value for `models`: expected Keras models. "
-                f"Received: {model!r} (of type {type(model).__name__}). "
-                "Pass the models whose `predict`/`evaluate` should see the "
-                "switch, e.g. `keras_cd.monte_carlo(model)`."
-            )
-        # Compiled predict/test functions are traced with the switch as it
-        # was at trace time; dropping them makes Keras trace them again.
-        model.predict_function = None
-        model.test_function = None
+    return _noise.monte_carlo_enabled()
 
 
 @contextlib.contextmanager
@@ -49,15 +31,18 @@ def monte_carlo(*models):
     statistics and Dropout stays off. On leaving the block inference is
     deterministic and noise-free again.
 
-    Eager calls (`model(x)`) see the switch directly. `model.predict` and
-    `model.evaluate` run a function that Keras traced once; pass those models
-    to the context manager so that their compiled functions are traced again
-    on entry and on exit. A `tf.function` or `jax.jit` of your own is traced
-    with the switch as it was at its first call.
+    The switch is layer state read when a function runs, not when it is
+    traced: `model(x)`, `model.predict`, `model.evaluate` and a `tf.function`
+    of your own follow it without being traced again, before, inside and
+    after the block. Under `jax.jit` of your own, pass the model's state in,
+    as Keras does: `model.stateless_call(trainable_variables,
+    non_trainable_variables, x)` inside the jitted function (a stateful
+    `model(x)` inside `jax.jit` freezes the switch's value at trace time, as
+    it does every variable's).
 
     Args:
-        *models: Keras models whose compiled `predict`/`evaluate` functions
-            should follow the switch. Optional.
+        *models: optional, accepted for compatibility; every diffusion layer
+            follows the switch whether its model is passed or not.
 
     Example:
 
@@ -70,14 +55,15 @@ def monte_carlo(*models):
     ...     bool(np.any(block(x) != block(x)))  # fresh noise per call
     True
     """
-    global _monte_carlo_depth
-    _reset_compiled_functions(models)
-    _monte_carlo_depth += 1
-    try:
+    for model in models:
+        if not isinstance(model, keras.layers.Layer):
+            raise ValueError(
+                "Invalid value for `models`: expected Keras models. "
+                f"Received: {model!r} (of type {type(model).__name__}). "
+                "Call `keras_cd.monte_carlo()` (models are optional)."
+            )
+    with _noise.monte_carlo():
         yield
-    finally:
-        _monte_carlo_depth -= 1
-        _reset_compiled_functions(models)
 
 
 def feynman_kac_predict(model, x, num_samples, batch_size=1024):
@@ -106,56 +92,3 @@ def feynman_kac_predict(model, x, num_samples, batch_size=1024):
     x = np.asarray(x, dtype=model.inputs[0].dtype)
     with monte_carlo(model):
         return mean_and_standard_error(model.predict_on_batch, x, num_samples, batch_size)
-
-
-class NoiseFeed:
-    """Hands out slices of one explicit noise tensor to the diffusion layers.
-
-    Used to export Monte-Carlo inference: ONNX and SavedModel graphs stay
-    free of random ops, and the server passes standard normal noise of shape
-    `(batch, width)` as an input. Each `DiffusionNoise` call takes the next
-    `prod(shape[1:])` columns, in call order. With `noise=None` it only counts
-    the width needed.
-    """
-
-    def __init__(self, noise=None):
-        self.noise = noise
-        self.width = 0
-
-    def take(self, shape, dtype):
-        from keras import ops
-
-        if any(size is None for size in shape[1:]):
-            raise ValueError(
-                "Invalid model for an explicit noise input: every diffusion "
-                "layer needs a static feature shape. Received: a noise shape "
-                f"{tuple(shape)}. Build the model with fixed input sizes, "
-                "e.g. keras.Input((32, 32, 3))."
-            )
-        size = 1
-        for dim in shape[1:]:
-            size *= int(dim)
-        start, self.width = self.width, self.width + size
-        if self.noise is None:  # counting pass
-            return None
-        chunk = self.noise[:, start:self.width]
-        return ops.cast(ops.reshape(chunk, (-1,) + tuple(int(d) for d in shape[1:])), dtype)
-
-
-_noise_feed = None
-
-
-def current_noise_feed():
-    """The active `NoiseFeed`, or None."""
-    return _noise_feed
-
-
-@contextlib.contextmanager
-def feed_noise(feed):
-    """Makes every diffusion layer read its noise from `feed` (a NoiseFeed)."""
-    global _noise_feed
-    previous, _noise_feed = _noise_feed, feed
-    try:
-        yield feed
-    finally:
-        _noise_feed = previous

@@ -26,20 +26,13 @@ def _probability(name, value):
     return _validation.probability(name, value)
 
 
-class _InputNoise(DiffusionNoise):
-    """Diffusion noise that stays on in inference (the base model does not)."""
-
-    def call(self, inputs, training=None):
-        return super().call(inputs, training=True)
-
-
 class _Smoother:
     """A compiled `model(x + sigma * eps)`, the noise drawn on the device."""
 
     def __init__(self, model, sigma, seed, batch_size, output):
         inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
         # Noise on the input only: the base model stays in inference mode.
-        noisy = _InputNoise(sigma, seed=seed, name="input_smoothing")(inputs)
+        noisy = DiffusionNoise(sigma, seed=seed, name="input_smoothing")(inputs, monte_carlo=True)
         outputs = model(noisy, training=False)
         if output == "labels":
             outputs = ops.argmax(outputs, axis=-1)

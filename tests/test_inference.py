@@ -55,3 +55,83 @@ def test_bad_arguments(kwargs, name):
     model = keras.Model(inputs, inputs)
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
         feynman_kac_predict(model, np.zeros((1, 1)), **kwargs)
+
+
+def spread(model, x, calls=2):
+    outputs = [np.asarray(model.predict(x, verbose=0)) for _ in range(calls)]
+    return max(np.abs(a - outputs[0]).max() for a in outputs[1:]), outputs[0]
+
+
+def test_compiled_predict_follows_the_switch_without_being_traced_again():
+    model = keras_cd.models.cd_resnet(depth=8, sigma=0.2, input_shape=(8, 8, 1))
+    x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+    plain_spread, plain = spread(model, x)  # traced here, with the switch off
+    compiled = model.predict_function
+    with keras_cd.monte_carlo():
+        noisy_spread, noisy = spread(model, x)
+    after_spread, after = spread(model, x)
+    assert plain_spread == 0 and after_spread == 0
+    assert noisy_spread > 1e-3 and np.abs(noisy - plain).max() > 1e-3
+    np.testing.assert_array_equal(after, plain)
+    assert model.predict_function is compiled  # the same compiled function throughout
+
+
+def test_a_users_tf_function_follows_the_switch():
+    import tensorflow as tf
+
+    block = keras_cd.DenseCDBlock(4, sigma=1.0, seed=0)
+    x = np.ones((3, 4), "float32")
+    block(x)  # built outside, so that tracing creates no variables
+    step = tf.function(lambda v: block(v), jit_compile=True)
+    plain = np.asarray(step(x))
+    with keras_cd.monte_carlo():
+        first, second = np.asarray(step(x)), np.asarray(step(x))
+    assert np.abs(first - plain).max() > 1e-3 and np.abs(first - second).max() > 1e-3
+    np.testing.assert_array_equal(np.asarray(step(x)), plain)
+    assert step.experimental_get_tracing_count() == 1
+
+
+def test_the_switch_is_state_not_a_weight(tmp_path):
+    model = keras_cd.models.cd_resnet(depth=8, sigma=0.2, input_shape=(8, 8, 1))
+    switches = [v for v in model.non_trainable_variables if "monte_carlo_switch" in v.path]
+    assert len(switches) == 3  # one per CDBlock
+    assert not any(any(w is s for s in switches) for w in model.weights)
+    with keras_cd.monte_carlo():
+        model.save(tmp_path / "m.keras")  # saved inside the block ...
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    x = np.zeros((2, 8, 8, 1), "float32")
+    np.testing.assert_array_equal(loaded(x), loaded(x))  # ... loads deterministic
+
+
+JAX_SCRIPT = """
+import numpy as np, keras, keras_cd, jax
+assert keras.backend.backend() == "jax"
+model = keras_cd.models.cd_resnet(depth=8, sigma=0.2, input_shape=(8, 8, 1))
+x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+plain = model.predict(x, verbose=0)
+assert np.array_equal(plain, model.predict(x, verbose=0))
+with keras_cd.monte_carlo():
+    first, second = model.predict(x, verbose=0), model.predict(x, verbose=0)
+assert np.abs(first - second).max() > 1e-3, "Monte-Carlo predict after a plain predict is noisy"
+assert np.array_equal(model.predict(x, verbose=0), plain), "plain predict afterwards is not"
+mean, error = keras_cd.inference.feynman_kac_predict(model, x, 8)
+assert np.all(error > 0)
+step = jax.jit(lambda t, n, v: model.stateless_call(t, n, v)[0])
+state = lambda: ([v.value for v in model.trainable_variables],
+                 [v.value for v in model.non_trainable_variables])
+assert np.array_equal(np.asarray(step(*state(), x)), plain)
+with keras_cd.monte_carlo():
+    assert np.abs(np.asarray(step(*state(), x)) - plain).max() > 1e-3
+print("jax ok")
+"""
+
+
+def test_monte_carlo_switch_on_the_jax_backend():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-3000:]

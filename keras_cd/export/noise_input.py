@@ -3,7 +3,7 @@
 import keras
 
 from keras_cd.export._common import example_inputs
-from keras_cd.inference import NoiseFeed, feed_noise
+from keras_cd._noise import NoiseFeed, feed_noise
 
 NOISE_INPUT_NAME = "noise"
 

@@ -3,6 +3,7 @@
 import os
 
 from keras_cd._atomic import atomic_path
+from keras_cd._noise import noise_free
 from keras_cd.export._common import check_exportable, input_signature, require
 from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
@@ -65,7 +66,7 @@ def to_onnx(model, path, opset=None, overwrite=False, monte_carlo=False,
                          f"Received: path={path!r}. Use e.g. 'model.onnx'.")
     opset = DEFAULT_OPSET if opset is None else int(opset)
     exported = with_noise_input(model) if monte_carlo else model
-    with atomic_path(path, suffix=".onnx", overwrite=overwrite) as temporary:
+    with atomic_path(path, suffix=".onnx", overwrite=overwrite) as temporary, noise_free():
         exported.export(temporary, format="onnx", opset_version=opset, verbose=False,
                         input_signature=input_signature(exported))
         _annotate(temporary, opset, monte_carlo)

@@ -4,6 +4,7 @@ import os
 
 from keras_cd import _validation
 from keras_cd._atomic import atomic_path
+from keras_cd._noise import noise_free
 from keras_cd.export._common import check_exportable, input_signature
 from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
@@ -47,7 +48,7 @@ def to_saved_model(model, path, version=None, overwrite=False, monte_carlo=False
     version = _validation.positive_int("version", version, "Use version=None for the next free one.")
     exported = with_noise_input(model) if monte_carlo else model
     target = os.path.join(path, str(version))
-    with atomic_path(target, overwrite=overwrite) as temporary:
+    with atomic_path(target, overwrite=overwrite) as temporary, noise_free():
         exported.export(temporary, format="tf_saved_model", verbose=False,
                         input_signature=input_signature(exported))
         worst, sizes = verify_export(exported, temporary, check_inputs, atol)

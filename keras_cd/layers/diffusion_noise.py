@@ -3,9 +3,8 @@ import math
 import keras
 from keras import ops
 
-from keras_cd import _validation
-from keras_cd._random import ReplicaSeedGenerator, gaussian_like
-from keras_cd.inference import current_noise_feed, monte_carlo_enabled
+from keras_cd import _noise, _validation
+from keras_cd._random import ReplicaSeedGenerator
 
 MODES = ("additive", "relative")
 
@@ -51,6 +50,9 @@ class DiffusionNoise(keras.layers.Layer):
             the first axis being the batch).
         training: bool. Noise is added when `True` or inside
             `keras_cd.monte_carlo()`; otherwise the layer is the identity.
+        monte_carlo: bool, `True` adds noise at inference too, whatever the
+            switch (input smoothing: `keras_cd.smoothing` builds its noisy
+            copies this way). Defaults to `None` (follow the switch).
 
     Input shape:
         Arbitrary.
@@ -85,6 +87,7 @@ class DiffusionNoise(keras.layers.Layer):
         )
         self.seed = _validation.optional_seed("seed", seed)
         self.seed_generator = ReplicaSeedGenerator(self.seed)
+        self.switch = _noise.MonteCarloSwitch()  # follows keras_cd.monte_carlo()
         self.supports_masking = True
 
     @property
@@ -100,26 +103,21 @@ class DiffusionNoise(keras.layers.Layer):
                 'Add a batch axis, or use mode="absolute" for unbatched inputs.',
             )
 
-    def call(self, inputs, training=None):
-        feed = current_noise_feed()  # explicit noise input of an export
-        noise_on = training or monte_carlo_enabled() or feed is not None
-        if self.noise_stddev == 0 or not noise_on:
+    def call(self, inputs, training=None, monte_carlo=None):
+        if self.noise_stddev == 0:
             return inputs
-        if feed is not None:
-            eps = feed.take(inputs.shape, self.compute_dtype)
-            if eps is None:  # the feed is only counting the noise width
-                return inputs
-            noise = ops.cast(self.noise_stddev, self.compute_dtype) * eps
-        else:  # float32, sigma * sqrt(dt) * N(0, I)
-            noise = gaussian_like(inputs, self.noise_stddev, self.seed_generator)
-        if self.mode == "relative":
-            feature_axes = tuple(range(1, len(inputs.shape)))
-            # Statistics in float32 at least: float16 overflows on x**2.
-            low = self.compute_dtype in ("float16", "bfloat16")
-            wide = ops.cast(inputs, "float32") if low else inputs
-            sample_std = ops.std(wide, axis=feature_axes, keepdims=True)
-            noise = noise * ops.cast(sample_std, noise.dtype)
-        return inputs + ops.cast(noise, self.compute_dtype)
+        return _noise.perturb(inputs, self._noise_scale, self.seed_generator, self.switch,
+                              training=training, monte_carlo=monte_carlo)
+
+    def _noise_scale(self, inputs):
+        """The noise's standard deviation: sigma sqrt(dt), times each sample's std if relative."""
+        if self.mode != "relative":
+            return self.noise_stddev
+        feature_axes = tuple(range(1, len(inputs.shape)))
+        # Statistics in float32 at least: float16 overflows on x**2.
+        low = self.compute_dtype in ("float16", "bfloat16")
+        wide = ops.cast(inputs, "float32") if low else inputs
+        return self.noise_stddev * ops.std(wide, axis=feature_axes, keepdims=True)
 
     def compute_output_shape(self, input_shape):
         return input_shape
