@@ -37,12 +37,12 @@ COLUMNS = ("clean", "clean MC", "noise", "FGSM", "PGD")
 
 
 def train(sigma, weights, x, y, args, seed):
-    model = keras_cd.models.cd_resnet(depth=args.depth, sigma=sigma, input_shape=(8, 8, 1),
-                                      seed=seed * 1000)
+    model = keras_cd.models.cd_resnet(
+        depth=args.depth, sigma=sigma, input_shape=(8, 8, 1), seed=seed * 1000
+    )
     model.set_weights(weights)
     keras.utils.set_random_seed(seed)  # same batch order for both networks
-    model.compile(optimizer=keras.optimizers.Adam(args.lr),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy")
     model.fit(x, y, batch_size=64, epochs=args.epochs, verbose=0)
     return model
 
@@ -89,8 +89,9 @@ def evaluate(model, x, y, args, seed, diffusive):
         "clean MC": accuracy(model, x, y, args.mc_samples),
         "noise": accuracy(model, noisy.astype("float32"), y, eval_samples),
         "FGSM": accuracy(model, fgsm(model, x, y, args.eps, attack_samples), y, eval_samples),
-        "PGD": accuracy(model, pgd(model, x, y, args.eps, attack_samples, args.pgd_steps, seed),
-                        y, eval_samples),
+        "PGD": accuracy(
+            model, pgd(model, x, y, args.eps, attack_samples, args.pgd_steps, seed), y, eval_samples
+        ),
     }
 
 
@@ -109,21 +110,26 @@ def main():
     args = parser.parse_args()
 
     rows = {"plain": [], "CD": []}
-    print(f"digits; ResNet-{args.depth}; CD sigma={args.sigma:g}; noise std {args.input_noise:g}; "
-          f"L-inf eps {args.eps:g}; {args.mc_samples} MC samples; {args.seeds} seeds")
+    print(
+        f"digits; ResNet-{args.depth}; CD sigma={args.sigma:g}; noise std {args.input_noise:g}; "
+        f"L-inf eps {args.eps:g}; {args.mc_samples} MC samples; {args.seeds} seeds"
+    )
     print(f"{'model':<8}{'seed':>5}" + "".join(f"{c:>10}" for c in COLUMNS))
     for seed in range(args.seeds):
         x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(seed)
         keras.utils.set_random_seed(seed)
         # Both networks start from the same initial weights.
         weights = keras_cd.models.cd_resnet(
-            depth=args.depth, sigma=0.0, input_shape=(8, 8, 1)).get_weights()
+            depth=args.depth, sigma=0.0, input_shape=(8, 8, 1)
+        ).get_weights()
         plain = train(0.0, weights, x_train, y_train, args, seed)
         diffusive = train(args.sigma, weights, x_train, y_train, args, seed)
         for name, model in (("plain", plain), ("CD", diffusive)):
             result = evaluate(model, x_test, y_test, args, seed, diffusive=name == "CD")
             rows[name].append(result)
-            print(f"{name:<8}{seed:>5}" + "".join(f"{result[c]:>10.4f}" for c in COLUMNS), flush=True)
+            print(
+                f"{name:<8}{seed:>5}" + "".join(f"{result[c]:>10.4f}" for c in COLUMNS), flush=True
+            )
     print("\nmean ± std over seeds")
     for name, results in rows.items():
         cells = []

@@ -2,7 +2,7 @@
 
 Prints, side by side in one run:
 
-1. COIN on Cora (`examples/train_graph.py`'s trainer: Adam, early stopping)
+1. COIN on Cora (`keras_cd.node_classification.NodeClassificationTrainer`: Adam, early stopping)
    with num_steps 20 and 0: mean test accuracy and seconds per training run,
    over `--cora-runs` random splits (the first run of each includes the XLA
    compilation, reported separately);
@@ -12,7 +12,8 @@ Prints, side by side in one run:
    product L @ u, on a random graph of `--nodes` nodes and `--edges` edges
    with `--channels` channels;
 3. time and peak memory (peak resident set above the resident set just
-   before the call, the peak reset there; each in a fresh process) of building the Gaussian kNN graph Laplacian of
+   before the call, the peak reset there; each in a fresh process) of building the Gaussian
+   kNN graph Laplacian of
    `--points` random points in 64 dimensions with
    `keras_cd.graph.gaussian_knn_graph`, against scikit-learn's
    `kneighbors_graph` alone.
@@ -35,25 +36,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cora(args):
-    import importlib.util
+    from keras_cd import datasets
+    from keras_cd.node_classification import NodeClassificationTrainer
 
-    spec = importlib.util.spec_from_file_location("train_graph", os.path.join(ROOT, "examples", "train_graph.py"))
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     if not os.path.isfile(args.data):
         print(f"1. Cora: skipped, no file at {args.data} (set KERAS_CD_DATA or --data)")
         return
     print(f"1. COIN on Cora, {args.cora_runs} random splits x 1 initialisation each")
-    print(f"{'num_steps':>10}{'test accuracy':>20}{'s/run (first)':>15}{'s/run (rest)':>14}{'epochs':>8}")
+    print(
+        f"{'num_steps':>10}{'test accuracy':>20}{'s/run (first)':>15}{'s/run (rest)':>14}"
+        f"{'epochs':>8}"
+    )
+    data = datasets.load_gnnbench(args.data)
     for steps in (20, 0):
-        trainer = script.Trainer(script.parse_args(["--data", args.data, "--num-steps", str(steps)]))
+        trainer = NodeClassificationTrainer(data, num_steps=steps)
         results = [trainer.run(split, split) for split in range(args.cora_runs)]
-        accuracies = [100 * r[0] for r in results]
-        seconds = [r[2] for r in results]
+        accuracies = [100 * r.test_accuracy for r in results]
+        seconds = [r.seconds for r in results]
         rest = statistics.mean(seconds[1:]) if len(seconds) > 1 else float("nan")
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-        print(f"{steps:>10}{statistics.mean(accuracies):>13.2f} ± {spread:4.2f}{seconds[0]:>15.2f}"
-              f"{rest:>14.2f}{statistics.mean(r[1] for r in results):>8.0f}", flush=True)
+        print(
+            f"{steps:>10}{statistics.mean(accuracies):>13.2f} ± {spread:4.2f}{seconds[0]:>15.2f}"
+            f"{rest:>14.2f}{statistics.mean(r.epochs for r in results):>8.0f}",
+            flush=True,
+        )
 
 
 def diffusion_step(args):
@@ -86,12 +92,19 @@ def diffusion_step(args):
     rows = [("scipy CSR @ dense", scipy_step)]
     for jit in (False, True):
         step = tf.function(lambda x: layer(x, edges), jit_compile=jit)
-        rows.append((f"edge list, tf.function{' + XLA' if jit else ''}",
-                     best_of(lambda: step(u_tf).numpy())))
+        rows.append(
+            (
+                f"edge list, tf.function{' + XLA' if jit else ''}",
+                best_of(lambda step=step: step(u_tf).numpy()),
+            )
+        )
         check = step(u_tf).numpy()
     error = float(np.abs(check - (u - 0.1 * (matrix @ u))).max())
-    print(f"\n2. one diffusion step, {args.nodes:,} nodes, {args.edges:,} edges, {args.channels} channels "
-          f"(best of 5; max |edge list - scipy| = {error:.2g})")
+    print(
+        f"\n2. one diffusion step, {args.nodes:,} nodes, {args.edges:,} edges, "
+        f"{args.channels} channels "
+        f"(best of 5; max |edge list - scipy| = {error:.2g})"
+    )
     for name, seconds in rows:
         print(f"{name:<34}{seconds * 1000:>10.1f} ms   {seconds / scipy_step:>5.2f}x scipy")
 
@@ -129,17 +142,28 @@ print(json.dumps({"seconds": seconds, "peak_mb": (peak - baseline) / 1024, "nnz"
 
 
 def knn(args):
-    print(f"\n3. Gaussian kNN graph of {args.points:,} points in 64 dimensions (k = 8), fresh process each")
+    print(
+        f"\n3. Gaussian kNN graph of {args.points:,} points in 64 dimensions (k = 8), "
+        "fresh process each"
+    )
     print(f"{'method':<44}{'seconds':>9}{'peak MB':>9}{'nonzeros':>11}")
-    for method, label in (("keras_cd", "keras_cd.graph.gaussian_knn_graph (Laplacian)"),
-                          ("sklearn", "sklearn kneighbors_graph (distances only)")):
-        result = subprocess.run([sys.executable, "-c", KNN_CHILD, method, str(args.points)],
-                                capture_output=True, text=True, timeout=1800)
+    for method, label in (
+        ("keras_cd", "keras_cd.graph.gaussian_knn_graph (Laplacian)"),
+        ("sklearn", "sklearn kneighbors_graph (distances only)"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", KNN_CHILD, method, str(args.points)],
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if result.returncode:
             print(f"{label}: failed: {result.stderr[-500:]}")
             continue
         row = json.loads(result.stdout.strip().splitlines()[-1])
-        print(f"{label:<44}{row['seconds']:>9.1f}{row['peak_mb']:>9.0f}{row['nnz']:>11,}", flush=True)
+        print(
+            f"{label:<44}{row['seconds']:>9.1f}{row['peak_mb']:>9.0f}{row['nnz']:>11,}", flush=True
+        )
 
 
 def main():

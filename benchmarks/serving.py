@@ -20,7 +20,6 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,9 +51,20 @@ def time_runtimes(runtimes, x, runs):
 
 
 def load_test(onnx_path, clients, requests, image):
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "export", "serve.py"), onnx_path,
-                               "--name", "cd_resnet", "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            os.path.join(ROOT, "export", "serve.py"),
+            onnx_path,
+            "--name",
+            "cd_resnet",
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         if not line.startswith("serving"):
@@ -73,8 +83,12 @@ def load_test(onnx_path, clients, requests, image):
                         break
                 start = time.perf_counter()
                 try:
-                    connection.request("POST", "/v1/models/cd_resnet:predict", body=body,
-                                       headers={"Content-Type": "application/json"})
+                    connection.request(
+                        "POST",
+                        "/v1/models/cd_resnet:predict",
+                        body=body,
+                        headers={"Content-Type": "application/json"},
+                    )
                     response = connection.getresponse()
                     payload = response.read()
                     ok = response.status == 200 and len(json.loads(payload)["predictions"]) == 1
@@ -92,8 +106,13 @@ def load_test(onnx_path, clients, requests, image):
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - start
-        return {"ok": len(latencies), "failed": len(failures), "seconds": elapsed,
-                "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+        return {
+            "ok": len(latencies),
+            "failed": len(failures),
+            "seconds": elapsed,
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+        }
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -101,11 +120,12 @@ def load_test(onnx_path, clients, requests, image):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=100, help="timed calls per runtime and batch size")
+    parser.add_argument(
+        "--runs", type=int, default=100, help="timed calls per runtime and batch size"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-
 
     import onnxruntime
     import tensorflow as tf
@@ -117,8 +137,10 @@ def main():
     directory = tempfile.mkdtemp(prefix="keras_cd_serving_")
     onnx_report = export.to_onnx(model, os.path.join(directory, "cd_resnet20.onnx"))
     saved_report = export.to_saved_model(model, os.path.join(directory, "saved"))
-    print(f"CD-ResNet-20 exported; parity max |diff|: ONNX {onnx_report.max_abs_diff:.2g}, "
-          f"SavedModel {saved_report.max_abs_diff:.2g}")
+    print(
+        f"CD-ResNet-20 exported; parity max |diff|: ONNX {onnx_report.max_abs_diff:.2g}, "
+        f"SavedModel {saved_report.max_abs_diff:.2g}"
+    )
     session = onnxruntime.InferenceSession(onnx_report.path, providers=["CPUExecutionProvider"])
     signature = tf.saved_model.load(saved_report.path).signatures["serving_default"]
     runtimes = {
@@ -134,21 +156,30 @@ def main():
         for name, latencies in time_runtimes(runtimes, x, args.runs).items():
             p50[name, batch] = percentile(latencies, 50)
             rate = batch * len(latencies) / sum(latencies)
-            print(f"{name:<15}{batch:>6}{p50[name, batch]:>10.2f}{percentile(latencies, 99):>10.2f}"
-                  f"{rate:>11.1f}", flush=True)
+            print(
+                f"{name:<15}{batch:>6}{p50[name, batch]:>10.2f}{percentile(latencies, 99):>10.2f}"
+                f"{rate:>11.1f}",
+                flush=True,
+            )
     for batch in (1, 64):
-        print(f"batch {batch}: Keras predict p50 / ONNX Runtime p50 = "
-              f"{p50['Keras predict', batch] / p50['ONNX Runtime', batch]:.1f}x; "
-              f"SavedModel / ONNX Runtime = {p50['SavedModel', batch] / p50['ONNX Runtime', batch]:.1f}x")
+        print(
+            f"batch {batch}: Keras predict p50 / ONNX Runtime p50 = "
+            f"{p50['Keras predict', batch] / p50['ONNX Runtime', batch]:.1f}x; "
+            "SavedModel / ONNX Runtime = "
+            f"{p50['SavedModel', batch] / p50['ONNX Runtime', batch]:.1f}x"
+        )
 
     image = rng.normal(size=(32, 32, 3)).astype("float32")
     result = load_test(onnx_report.path, args.clients, args.requests, image)
-    print(f"\nload test: export/serve.py in a second process, {args.clients} concurrent clients, "
-          f"{args.requests} requests at batch 1")
-    print(f"failed requests: {result['failed']} of {args.requests}; "
-          f"{result['ok'] / result['seconds']:.1f} requests/s; "
-          f"latency p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms")
-
+    print(
+        f"\nload test: export/serve.py in a second process, {args.clients} concurrent clients, "
+        f"{args.requests} requests at batch 1"
+    )
+    print(
+        f"failed requests: {result['failed']} of {args.requests}; "
+        f"{result['ok'] / result['seconds']:.1f} requests/s; "
+        f"latency p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

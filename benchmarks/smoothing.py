@@ -46,15 +46,17 @@ def main():
 
     def plain():
         for start in range(0, total, args.batch_size):
-            model.predict_on_batch(distinct[start:start + args.batch_size])
+            model.predict_on_batch(distinct[start : start + args.batch_size])
 
     def smoothing():
         smoothed.sample_counts(x, args.samples)
 
     plain()
     smoothing()  # compile both
-    print(f"ResNet-{depth} on {shape}; {total} samples per round ({args.inputs} inputs x "
-          f"{args.samples}); batch {args.batch_size}")
+    print(
+        f"ResNet-{depth} on {shape}; {total} samples per round ({args.inputs} inputs x "
+        f"{args.samples}); batch {args.batch_size}"
+    )
     ratios = []
     for round_index in range(args.rounds):
         rates = {}
@@ -63,11 +65,16 @@ def main():
             run()
             rates[name] = total / (time.perf_counter() - start)
         ratios.append(rates["smoothing"] / rates["predict"])
-        print(f"round {round_index + 1}: batched predict {rates['predict']:9.0f} samples/s   "
-              f"smoothing {rates['smoothing']:9.0f} samples/s   ratio {ratios[-1]:.3f}", flush=True)
+        print(
+            f"round {round_index + 1}: batched predict {rates['predict']:9.0f} samples/s   "
+            f"smoothing {rates['smoothing']:9.0f} samples/s   ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
     median = statistics.median(ratios)
-    print(f"median ratio smoothing / predict: {median:.3f} "
-          f"({'within' if median >= 0.8 else 'outside'} the 20% target)")
+    print(
+        f"median ratio smoothing / predict: {median:.3f} "
+        f"({'within' if median >= 0.8 else 'outside'} the 20% target)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,15 +26,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_cd  # noqa: E402
-from keras_cd._random import gaussian_like, uniform  # noqa: E402
 
 
 def build(sigma, depth, weights=None):
     model = keras_cd.models.cd_resnet(depth=depth, sigma=sigma, seed=0)
     if weights is not None:
         model.set_weights(weights)
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy"
+    )
     return model
 
 
@@ -49,18 +49,21 @@ def images_per_second(model, x, y, steps):
 def noise_draw_seconds(model, batch_size, repeats=10):
     """Seconds to draw one training step's noise: sampler, uniforms only."""
     shapes = [
-        (batch_size,) + tuple(layer.compute_output_shape((None,) + tuple(layer.input.shape[1:]))[1:])
-        for layer in model.layers if isinstance(layer, keras_cd.CDBlock)
+        (batch_size,)
+        + tuple(layer.compute_output_shape((None,) + tuple(layer.input.shape[1:]))[1:])
+        for layer in model.layers
+        if isinstance(layer, keras_cd.CDBlock)
     ]
-    generator = keras.random.SeedGenerator(0)
+    noise = keras_cd.DiffusionNoise(0.1, seed=0)  # the layer every CDBlock ends with
+    zeros = [tf.zeros(shape) for shape in shapes]
 
     @tf.function
     def gaussians():
-        return [gaussian_like(tf.zeros(shape), 0.1, generator) for shape in shapes]
+        return [noise(z, training=True) for z in zeros]
 
     @tf.function
-    def uniforms():
-        return [uniform(shape, generator) for shape in shapes]  # what gaussian_like draws
+    def uniforms():  # as many Philox uniforms as the Box-Muller sampler draws
+        return [tf.random.stateless_uniform(shape, (0, 1), alg="philox") for shape in shapes]
 
     def timed(function):
         function()
@@ -86,25 +89,34 @@ def main():
     y = rng.integers(0, 10, size=(args.batch_size,))
     plain = build(0.0, args.depth)
     diffusive = build(args.sigma, args.depth, plain.get_weights())
-    print(f"backend {keras.backend.backend()}; ResNet-{args.depth}; batch {args.batch_size}; "
-          f"{args.steps} steps x {args.rounds} rounds, alternating")
+    print(
+        f"backend {keras.backend.backend()}; ResNet-{args.depth}; batch {args.batch_size}; "
+        f"{args.steps} steps x {args.rounds} rounds, alternating"
+    )
     ratios, plain_rates = [], []
     for round_index in range(args.rounds):
         plain_rate = images_per_second(plain, x, y, args.steps)
         cd_rate = images_per_second(diffusive, x, y, args.steps)
         ratios.append(cd_rate / plain_rate)
         plain_rates.append(plain_rate)
-        print(f"round {round_index + 1}: plain {plain_rate:8.1f} img/s   CD (sigma={args.sigma:g}) "
-              f"{cd_rate:8.1f} img/s   ratio {ratios[-1]:.3f}", flush=True)
+        print(
+            f"round {round_index + 1}: plain {plain_rate:8.1f} img/s   CD (sigma={args.sigma:g}) "
+            f"{cd_rate:8.1f} img/s   ratio {ratios[-1]:.3f}",
+            flush=True,
+        )
     median = statistics.median(ratios)
-    print(f"median throughput ratio CD / plain: {median:.3f} "
-          f"({'within' if median >= 0.95 else 'outside'} the 5% target)")
+    print(
+        f"median throughput ratio CD / plain: {median:.3f} "
+        f"({'within' if median >= 0.95 else 'outside'} the 5% target)"
+    )
     plain_step = args.batch_size / statistics.median(plain_rates)
     count, gaussian_time, uniform_time = noise_draw_seconds(diffusive, args.batch_size)
-    print(f"one step's noise: {count / 1e6:.1f}M values; drawing it takes "
-          f"{gaussian_time * 1e3:.1f} ms = {gaussian_time / plain_step:.1%} of a plain step "
-          f"({plain_step * 1e3:.0f} ms); the uniforms alone {uniform_time * 1e3:.1f} ms "
-          f"= {uniform_time / plain_step:.1%}")
+    print(
+        f"one step's noise: {count / 1e6:.1f}M values; drawing it takes "
+        f"{gaussian_time * 1e3:.1f} ms = {gaussian_time / plain_step:.1%} of a plain step "
+        f"({plain_step * 1e3:.0f} ms); the uniforms alone {uniform_time * 1e3:.1f} ms "
+        f"= {uniform_time / plain_step:.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,18 +33,27 @@ RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--sigma", type=float, default=0.5, help="noise level of training and smoothing")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--sigma", type=float, default=0.5, help="noise level of training and smoothing"
+    )
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--load", default=None, help="certify this .keras classifier instead of training one")
+    parser.add_argument(
+        "--load", default=None, help="certify this .keras classifier instead of training one"
+    )
     parser.add_argument("--save", default=None, help="save the trained classifier here (.keras)")
     parser.add_argument("--n0", type=int, default=100, help="samples to select the top class")
     parser.add_argument("--n", type=int, default=2000, help="samples to bound its probability")
     parser.add_argument("--alpha", type=float, default=0.001, help="failure probability per image")
     parser.add_argument("--num-test", type=int, default=200, help="test images to certify")
-    parser.add_argument("--batch-size", type=int, default=2000, help="noisy copies per forward pass")
-    parser.add_argument("--plot", default="certified_accuracy.png", help="PNG of the curve ('' to skip)")
+    parser.add_argument(
+        "--batch-size", type=int, default=2000, help="noisy copies per forward pass"
+    )
+    parser.add_argument(
+        "--plot", default="certified_accuracy.png", help="PNG of the curve ('' to skip)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if not args.sigma > 0:
@@ -64,8 +73,11 @@ def train_classifier(x, y, sigma, epochs, seed):
     inputs = keras.Input((8, 8, 1))
     noisy = keras_cd.DiffusionNoise(sigma, seed=seed, name="training_noise")(inputs)
     model = keras.Model(inputs, base(noisy), name="noise_trained_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     model.fit(x, y, batch_size=64, epochs=epochs, verbose=0)
     return model
 
@@ -80,8 +92,10 @@ def write_plot(path, classes, radii, labels, sigma):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        raise SystemExit("--plot needs matplotlib: pip install -e '.[examples]' (or pass --plot '')")
+    except ImportError as error:
+        raise SystemExit(
+            "--plot needs matplotlib: pip install -e '.[examples]' (or pass --plot '')"
+        ) from error
     grid = np.linspace(0, max(1.6, float(radii.max()) * 1.05), 200)
     figure, axes = plt.subplots(figsize=(5, 3.5), dpi=120)
     axes.plot(grid, [certified_accuracy(classes, radii, labels, r) for r in grid])
@@ -103,8 +117,11 @@ def main(argv=None):
     else:
         start = time.perf_counter()
         model = train_classifier(x_train, y_train, args.sigma, args.epochs, args.seed)
-        print(f"trained with Gaussian noise sigma={args.sigma:g} for {args.epochs} epochs "
-              f"in {time.perf_counter() - start:.0f} s", flush=True)
+        print(
+            f"trained with Gaussian noise sigma={args.sigma:g} for {args.epochs} epochs "
+            f"in {time.perf_counter() - start:.0f} s",
+            flush=True,
+        )
         if args.save:
             model.save(args.save)
     clean = float(np.mean(np.argmax(model.predict(x_test, verbose=0), -1) == y_test))
@@ -114,10 +131,15 @@ def main(argv=None):
     classes, radii = smoothed.certify(x, n0=args.n0, n=args.n, alpha=args.alpha)
     seconds = time.perf_counter() - start
     samples = len(x) * (args.n0 + args.n)
-    print(f"certified {len(x)} test images (n0={args.n0}, n={args.n}, alpha={args.alpha:g}) in "
-          f"{seconds:.0f} s, {samples / seconds:,.0f} samples/s; base classifier clean accuracy {clean:.4f}")
-    print(f"abstained on {int(np.sum(classes == ABSTAIN))} images; "
-          f"largest radius possible here: {args.sigma * _phi_inverse(args.alpha ** (1 / args.n)):.3f}")
+    print(
+        f"certified {len(x)} test images (n0={args.n0}, n={args.n}, alpha={args.alpha:g}) in "
+        f"{seconds:.0f} s, {samples / seconds:,.0f} samples/s; "
+        f"base classifier clean accuracy {clean:.4f}"
+    )
+    print(
+        f"abstained on {int(np.sum(classes == ABSTAIN))} images; "
+        f"largest radius possible here: {args.sigma * _phi_inverse(args.alpha ** (1 / args.n)):.3f}"
+    )
     print(f"\n{'radius':>8}  certified accuracy")
     for radius in RADII:
         print(f"{radius:>8.2f}  {certified_accuracy(classes, radii, labels, radius):.3f}")

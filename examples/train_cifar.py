@@ -39,38 +39,72 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CIFAR_HOST = "www.cs.toronto.edu"  # where tensorflow-datasets downloads CIFAR-10
-STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device", "default")
+STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device", "default")  # distribute's
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dataset", choices=("cifar10", "digits"), default="cifar10",
-                        help="cifar10 through tensorflow-datasets, or scikit-learn's digits (offline)")
-    parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data_dir holding a prepared cifar10")
-    parser.add_argument("--no-download", action="store_true", help="never download; fail if no prepared copy")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="auto: MirroredStrategy over the visible GPUs, else the default strategy")
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=("cifar10", "digits"),
+        default="cifar10",
+        help="cifar10 through tensorflow-datasets, or scikit-learn's digits (offline)",
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="tensorflow-datasets data_dir holding a prepared cifar10"
+    )
+    parser.add_argument(
+        "--no-download", action="store_true", help="never download; fail if no prepared copy"
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="auto: MirroredStrategy over the visible GPUs, else the default strategy",
+    )
     parser.add_argument("--tpu", default=None, help="TPU name or address for --strategy tpu")
-    parser.add_argument("--cpu-replicas", type=int, default=1,
-                        help="split the CPU into this many logical devices (try distribution without GPUs)")
+    parser.add_argument(
+        "--cpu-replicas",
+        type=int,
+        default=1,
+        help="split the CPU into this many logical devices (try distribution without GPUs)",
+    )
     parser.add_argument("--depth", type=int, default=20, help="6n + 2: 20, 32, 44, 56, 110")
-    parser.add_argument("--sigma", type=float, default=0.1, help="diffusion coefficient; 0 = plain ResNet")
+    parser.add_argument(
+        "--sigma", type=float, default=0.1, help="diffusion coefficient; 0 = plain ResNet"
+    )
     parser.add_argument("--dt", type=float, default=1.0, help="step size of every block")
     parser.add_argument("--mode", choices=("additive", "relative"), default="additive")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=128, help="per replica; global = this x replicas")
-    parser.add_argument("--lr", type=float, default=0.1,
-                        help="learning rate at batch 128; scaled linearly with the global batch")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (gradient term)")
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="per replica; global = this x replicas"
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=0.1,
+        help="learning rate at batch 128; scaled linearly with the global batch",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=1e-4, help="L2 weight decay (gradient term)"
+    )
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
-    parser.add_argument("--model-dir", default="runs/cifar", help="checkpoints, TensorBoard logs, model.keras")
-    parser.add_argument("--mc-samples", type=int, default=8, help="noisy passes for Monte-Carlo accuracy (0: skip)")
-    parser.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the data")
+    parser.add_argument(
+        "--model-dir", default="runs/cifar", help="checkpoints, TensorBoard logs, model.keras"
+    )
+    parser.add_argument(
+        "--mc-samples", type=int, default=8, help="noisy passes for Monte-Carlo accuracy (0: skip)"
+    )
+    parser.add_argument(
+        "--steps-per-epoch", type=int, default=None, help="default: one pass over the data"
+    )
     parser.add_argument("--eval-steps", type=int, default=None, help="default: the whole test set")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress bar style")
+    parser.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras progress bar style"
+    )
     args = parser.parse_args(argv)
     checks = {"epochs": 1, "batch_size": 1, "cpu_replicas": 1, "mc_samples": 0}
     for name, low in checks.items():
@@ -89,69 +123,13 @@ def parse_args(argv=None):
 
 
 def make_strategy(args):
-    import tensorflow as tf
+    """The strategy the flags ask for (`keras_cd.distribute.make_strategy`)."""
+    from keras_cd import distribute
 
-    if args.cpu_replicas > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_replicas)
-    name = args.strategy
-    # Strategies that configure the runtime go first: listing devices starts it.
-    if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            sys.exit("--strategy multiworker needs the TF_CONFIG environment variable describing "
-                     "the cluster (https://www.tensorflow.org/guide/distributed_training).")
-        return patch_multi_worker_reduce(tf.distribute.MultiWorkerMirroredStrategy())
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=args.tpu)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "auto":
-        if len(gpus) > 1 or args.cpu_replicas > 1:
-            name = "mirrored"
-        else:
-            name = "one_device" if gpus else "default"
-    if name == "mirrored":
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    if name == "one_device":
-        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-    return tf.distribute.get_strategy()
-
-
-def patch_multi_worker_reduce(strategy):
-    """Lets Keras 3's `fit` run under MultiWorkerMirroredStrategy.
-
-    Keras 3 (keras-team/keras#20585, open for Keras 3.7-3.15) calls
-    `strategy.reduce` with a nested (x, y) batch and reduces scalar metrics
-    along `axis=0`; MirroredStrategy tolerates both, the multi-worker strategy
-    raises. Reducing element by element, with `axis=None` for scalars, is what
-    Keras means in both cases.
-    """
-    import tensorflow as tf
-
-    reduce = strategy.reduce
-
-    def rank(value):
-        return strategy.experimental_local_results(value)[0].shape.rank
-
-    def nested_reduce(reduce_op, value, axis=None):
-        return tf.nest.map_structure(
-            lambda v: reduce(reduce_op, v, axis=axis if axis is None or rank(v) else None), value)
-
-    strategy.reduce = nested_reduce
-    return strategy
-
-
-def is_chief(strategy):
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
+    try:
+        return distribute.make_strategy(args.strategy, args.cpu_replicas, args.tpu)
+    except ValueError as error:
+        sys.exit(str(error))
 
 
 def host_reachable(host, port=443, timeout=5.0):
@@ -167,17 +145,21 @@ def load_cifar10(args):
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        sys.exit("CIFAR-10 needs tensorflow-datasets: pip install -e '.[data]' "
-                 "(or run offline with --dataset digits)")
+        sys.exit(
+            "CIFAR-10 needs tensorflow-datasets: pip install -e '.[data]' "
+            "(or run offline with --dataset digits)"
+        )
     kwargs = dict(split=["train", "test"], as_supervised=True, data_dir=args.data_dir)
     try:
         train, test = tfds.load("cifar10", download=False, **kwargs)
     except AssertionError:  # tensorflow-datasets' "could not find data in ..."
         where = args.data_dir or "~/tensorflow_datasets"
-        help_text = (f"CIFAR-10 is not prepared in {where} and cannot be downloaded: {{}}. "
-                     "Prepare it on a machine with network access (python -c \"import "
-                     "tensorflow_datasets as tfds; tfds.builder('cifar10').download_and_prepare()\") "
-                     "and pass --data-dir to that folder, or run offline with --dataset digits.")
+        help_text = (
+            f"CIFAR-10 is not prepared in {where} and cannot be downloaded: {{}}. "
+            'Prepare it on a machine with network access (python -c "import '
+            "tensorflow_datasets as tfds; tfds.builder('cifar10').download_and_prepare()\") "
+            "and pass --data-dir to that folder, or run offline with --dataset digits."
+        )
         if args.no_download:
             sys.exit(help_text.format("--no-download was given"))
         # An unguarded download without network hangs for minutes; fail fast.
@@ -201,12 +183,27 @@ def load_digits(args):
         sys.exit(f"--dataset digits: {error}")
     # uint8 pixels, like CIFAR-10 from TFDS, for the same input pipeline.
     x_train, x_test = ((x * 255).round().astype("uint8") for x in (x_train, x_test))
-    return (tf.data.Dataset.from_tensor_slices((x_train, y_train)),
-            tf.data.Dataset.from_tensor_slices((x_test, y_test)), len(x_train), (8, 8, 1), 10)
+    return (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train)),
+        tf.data.Dataset.from_tensor_slices((x_test, y_test)),
+        len(x_train),
+        (8, 8, 1),
+        10,
+    )
 
 
-def pipelines(train, test, num_train, image_shape, global_batch, seed, cifar, epochs,
-              initial_epoch, steps_per_epoch):
+def pipelines(
+    train,
+    test,
+    num_train,
+    image_shape,
+    global_batch,
+    seed,
+    cifar,
+    epochs,
+    initial_epoch,
+    steps_per_epoch,
+):
     """Training batches of epochs initial_epoch..epochs-1 and test batches.
 
     Epoch e's order and augmentation depend only on (seed, e)
@@ -236,39 +233,22 @@ def pipelines(train, test, num_train, image_shape, global_batch, seed, cifar, ep
 
     autotune = tf.data.AUTOTUNE
     train = train.apply(tf.data.experimental.assert_cardinality(num_train))
-    train = (keras_cd.datasets.resumable_epochs(
-                 train, seed, epochs, initial_epoch, examples_per_epoch=steps_per_epoch * global_batch,
-                 buffer_size=min(num_train, 50_000))
-             .map(augment, num_parallel_calls=autotune)
-             .map(normalize, num_parallel_calls=autotune)
-             .batch(global_batch).prefetch(autotune))
+    train = (
+        keras_cd.datasets.resumable_epochs(
+            train,
+            seed,
+            epochs,
+            initial_epoch,
+            examples_per_epoch=steps_per_epoch * global_batch,
+            buffer_size=min(num_train, 50_000),
+        )
+        .map(augment, num_parallel_calls=autotune)
+        .map(normalize, num_parallel_calls=autotune)
+        .batch(global_batch)
+        .prefetch(autotune)
+    )
     test = test.map(normalize, num_parallel_calls=autotune).batch(global_batch).prefetch(autotune)
     return train, test
-
-
-def save_model_atomically(model, path):
-    from keras_cd._atomic import atomic_path
-
-    with atomic_path(path, suffix=".keras") as temporary:
-        model.save(temporary)
-
-
-def monte_carlo_accuracy(model, test, samples, steps, strategy):
-    """Accuracy of the mean of `samples` noisy passes (Feynman-Kac), scored by
-    `evaluate`, so every prediction meets its own label in the same batch
-    whatever order the strategy's auto-sharding gives the test set."""
-    import keras
-
-    import keras_cd
-
-    with strategy.scope():
-        inputs = keras.Input(model.input_shape[1:])
-        averaged = keras.Model(inputs, keras.layers.Average()(
-            [model(inputs, training=False) for _ in range(samples)]) if samples > 1
-            else model(inputs, training=False))
-        averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    with keras_cd.monte_carlo(averaged):
-        return float(averaged.evaluate(test, steps=steps, verbose=0)[1])
 
 
 def main(argv=None):
@@ -283,7 +263,7 @@ def main(argv=None):
         keras.mixed_precision.set_global_policy("mixed_float16")
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size * replicas
-    chief = is_chief(strategy)
+    chief = keras_cd.distribute.is_chief(strategy)
     if args.dataset == "cifar10":
         train, test, num_train, image_shape, num_classes = load_cifar10(args)
     else:
@@ -291,28 +271,47 @@ def main(argv=None):
     steps_per_epoch = args.steps_per_epoch or math.ceil(num_train / global_batch)
     total_steps = steps_per_epoch * args.epochs
     lr = args.lr * global_batch / 128
-    print(f"strategy {type(strategy).__name__} with {replicas} replica(s); global batch "
-          f"{global_batch}; lr {lr:g}; {steps_per_epoch} steps x {args.epochs} epochs", flush=True)
+    print(
+        f"strategy {type(strategy).__name__} with {replicas} replica(s); global batch "
+        f"{global_batch}; lr {lr:g}; {steps_per_epoch} steps x {args.epochs} epochs",
+        flush=True,
+    )
 
     with strategy.scope():
         model = keras_cd.models.cd_resnet(
-            depth=args.depth, num_classes=num_classes, sigma=args.sigma, dt=args.dt,
-            mode=args.mode, input_shape=image_shape, seed=args.seed)
-        if args.weight_decay:
-            # Coupled L2 as in He et al.: the gradient gains weight_decay * w.
-            for variable in model.trainable_weights:
-                if len(variable.shape) > 1:  # kernels, not BN scales/offsets
-                    variable.regularizer = keras.regularizers.L2(args.weight_decay / 2)
+            depth=args.depth,
+            num_classes=num_classes,
+            sigma=args.sigma,
+            dt=args.dt,
+            mode=args.mode,
+            input_shape=image_shape,
+            seed=args.seed,
+            weight_decay=args.weight_decay,
+        )
         schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [max(1, total_steps // 2), max(2, 3 * total_steps // 4)], [lr, lr / 10, lr / 100])
+            [max(1, total_steps // 2), max(2, 3 * total_steps // 4)], [lr, lr / 10, lr / 100]
+        )
         model.compile(
             optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         checkpoint = keras_cd.checkpoint.ResumableCheckpoint(
-            os.path.join(args.model_dir, "checkpoints"), write=chief)
+            os.path.join(args.model_dir, "checkpoints"), write=chief
+        )
         initial_epoch = checkpoint.restore(model)
-    train, test = pipelines(train, test, num_train, image_shape, global_batch, args.seed,
-                            args.dataset == "cifar10", args.epochs, initial_epoch, steps_per_epoch)
+    train, test = pipelines(
+        train,
+        test,
+        num_train,
+        image_shape,
+        global_batch,
+        args.seed,
+        args.dataset == "cifar10",
+        args.epochs,
+        initial_epoch,
+        steps_per_epoch,
+    )
     if initial_epoch:
         print(f"resuming from the checkpoint after epoch {initial_epoch}", flush=True)
     callbacks = [checkpoint]
@@ -320,26 +319,43 @@ def main(argv=None):
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(args.model_dir, "logs")))
     start = time.perf_counter()
     if initial_epoch < args.epochs:
-        model.fit(train, epochs=args.epochs, initial_epoch=initial_epoch,
-                  steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=args.verbose,
-                  shuffle=False)  # the pipeline shuffles
+        model.fit(
+            train,
+            epochs=args.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=args.verbose,
+            shuffle=False,
+        )  # the pipeline shuffles
     train_seconds = time.perf_counter() - start
 
     loss, accuracy = model.evaluate(test, steps=args.eval_steps, verbose=0)
-    results = {"epochs": args.epochs, "resumed_from_epoch": initial_epoch,
-               "train_seconds": round(train_seconds, 1), "test_loss": float(loss),
-               "test_accuracy": float(accuracy)}
+    results = {
+        "epochs": args.epochs,
+        "resumed_from_epoch": initial_epoch,
+        "train_seconds": round(train_seconds, 1),
+        "test_loss": float(loss),
+        "test_accuracy": float(accuracy),
+    }
     if args.mc_samples and args.sigma > 0:
-        results["monte_carlo_accuracy"] = monte_carlo_accuracy(
-            model, test, args.mc_samples, args.eval_steps, strategy)
+        # Scored by evaluate(): each prediction meets its own label under any sharding.
+        with strategy.scope():
+            averaged = keras_cd.inference.feynman_kac_model(model, args.mc_samples)
+            averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        with keras_cd.monte_carlo():
+            _, mc_accuracy = averaged.evaluate(test, steps=args.eval_steps, verbose=0)
+        results["monte_carlo_accuracy"] = float(mc_accuracy)
     if chief:
-        save_model_atomically(model, os.path.join(args.model_dir, "model.keras"))
+        keras_cd.checkpoint.save_model(model, os.path.join(args.model_dir, "model.keras"))
         with open(os.path.join(args.model_dir, "results.json"), "w") as handle:
             json.dump(results, handle, indent=2)
     print(f"test accuracy (deterministic): {results['test_accuracy']:.4f}")
     if "monte_carlo_accuracy" in results:
-        print(f"test accuracy (Monte-Carlo, {args.mc_samples} samples): "
-              f"{results['monte_carlo_accuracy']:.4f}")
+        print(
+            f"test accuracy (Monte-Carlo, {args.mc_samples} samples): "
+            f"{results['monte_carlo_accuracy']:.4f}"
+        )
     if chief:
         print(f"saved {os.path.join(args.model_dir, 'model.keras')}")
     return results

@@ -30,13 +30,19 @@ import keras_cd  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sigma", type=float, default=0.1, help="diffusion coefficient of the CD network")
+    parser.add_argument(
+        "--sigma", type=float, default=0.1, help="diffusion coefficient of the CD network"
+    )
     parser.add_argument("--dt", type=float, default=1.0, help="step size of every block")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate")
-    parser.add_argument("--mc-samples", type=int, default=16, help="noisy passes for Monte-Carlo inference")
-    parser.add_argument("--input-noise", type=float, default=0.3, help="std of Gaussian noise added to test images")
+    parser.add_argument(
+        "--mc-samples", type=int, default=16, help="noisy passes for Monte-Carlo inference"
+    )
+    parser.add_argument(
+        "--input-noise", type=float, default=0.3, help="std of Gaussian noise added to test images"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "mc_samples"):
@@ -44,7 +50,10 @@ def parse_args(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     for name in ("sigma", "dt", "input_noise", "lr"):
         if not np.isfinite(getattr(args, name)) or getattr(args, name) < 0:
-            parser.error(f"--{name.replace('_', '-')} must be a finite number >= 0, got {getattr(args, name)}")
+            parser.error(
+                f"--{name.replace('_', '-')} must be a finite number >= 0, "
+                f"got {getattr(args, name)}"
+            )
     return args
 
 
@@ -53,9 +62,13 @@ def accuracy(probabilities, labels):
 
 
 def evaluate(model, x_test, y_test, mc_samples, input_noise, seed):
-    noisy = x_test + input_noise * np.random.default_rng(seed).normal(size=x_test.shape).astype("float32")
-    results = {"clean": accuracy(model.predict(x_test, verbose=0), y_test),
-               "input noise": accuracy(model.predict(noisy, verbose=0), y_test)}
+    noisy = x_test + input_noise * np.random.default_rng(seed).normal(size=x_test.shape).astype(
+        "float32"
+    )
+    results = {
+        "clean": accuracy(model.predict(x_test, verbose=0), y_test),
+        "input noise": accuracy(model.predict(noisy, verbose=0), y_test),
+    }
     with keras_cd.monte_carlo(model):
         mean = np.mean([model.predict(x_test, verbose=0) for _ in range(mc_samples)], axis=0)
     results["Monte-Carlo"] = accuracy(mean, y_test)
@@ -67,27 +80,41 @@ def main(argv=None):
     x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(args.seed)
     keras.utils.set_random_seed(args.seed)
     # The CIFAR ResNet family on 8x8 inputs: ResNet-14, stages of 16/32/64 filters.
-    plain = keras_cd.models.cd_resnet(depth=14, sigma=0.0, dt=args.dt, input_shape=(8, 8, 1),
-                                      seed=args.seed, name="plain")
-    diffusive = keras_cd.models.cd_resnet(depth=14, sigma=args.sigma, dt=args.dt,
-                                          input_shape=(8, 8, 1), seed=args.seed, name="cd")
+    plain = keras_cd.models.cd_resnet(
+        depth=14, sigma=0.0, dt=args.dt, input_shape=(8, 8, 1), seed=args.seed, name="plain"
+    )
+    diffusive = keras_cd.models.cd_resnet(
+        depth=14, sigma=args.sigma, dt=args.dt, input_shape=(8, 8, 1), seed=args.seed, name="cd"
+    )
     diffusive.set_weights(plain.get_weights())  # same initial weights
     rows = {}
-    for label, model in (("plain ResNet (sigma=0)", plain), (f"CD-ResNet (sigma={args.sigma:g})", diffusive)):
+    for label, model in (
+        ("plain ResNet (sigma=0)", plain),
+        (f"CD-ResNet (sigma={args.sigma:g})", diffusive),
+    ):
         keras.utils.set_random_seed(args.seed)  # same batch order
-        model.compile(optimizer=keras.optimizers.Adam(args.lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(args.lr),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         start = time.perf_counter()
         model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
         seconds = time.perf_counter() - start
         rows[label] = evaluate(model, x_test, y_test, args.mc_samples, args.input_noise, args.seed)
         rows[label]["train s"] = seconds
         print(f"trained {label} for {args.epochs} epochs in {seconds:.1f} s", flush=True)
-    print(f"\nscikit-learn digits, {len(x_train)} train / {len(x_test)} test images, seed {args.seed}")
-    header = f"{'model':<26}{'clean':>8}{'MC x' + str(args.mc_samples):>9}{'noise ' + format(args.input_noise, 'g'):>11}{'train s':>9}"
+    print(
+        f"\nscikit-learn digits, {len(x_train)} train / {len(x_test)} test images, seed {args.seed}"
+    )
+    noise = "noise " + format(args.input_noise, "g")
+    header = f"{'model':<26}{'clean':>8}{'MC x' + str(args.mc_samples):>9}{noise:>11}{'train s':>9}"
     print(header)
     for label, row in rows.items():
-        print(f"{label:<26}{row['clean']:>8.4f}{row['Monte-Carlo']:>9.4f}{row['input noise']:>11.4f}{row['train s']:>9.1f}")
+        print(
+            f"{label:<26}{row['clean']:>8.4f}{row['Monte-Carlo']:>9.4f}"
+            f"{row['input noise']:>11.4f}{row['train s']:>9.1f}"
+        )
     return rows
 
 

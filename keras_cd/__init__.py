@@ -9,9 +9,29 @@ equation (Feynman-Kac).
 
 __version__ = "0.1.0"
 
-from keras_cd import checkpoint, datasets, graph, layers, models, smoothing
+from keras_cd import checkpoint, datasets, distribute, graph, inference, layers, models, smoothing
 from keras_cd.inference import monte_carlo
-from keras_cd.layers import (CDBlock, DenseCDBlock, DiffusionNoise, GaussianKernelGraph,
-                             GraphDiffusion)
+from keras_cd.layers import (
+    CDBlock,
+    DenseCDBlock,
+    DiffusionNoise,
+    GaussianKernelGraph,
+    GraphDiffusion,
+)
 
-__all__ = ["CDBlock", "DenseCDBlock", "DiffusionNoise", "GaussianKernelGraph", "GraphDiffusion", "checkpoint", "datasets", "graph", "layers", "models", "monte_carlo", "smoothing"]
+__all__ = [
+    "CDBlock",
+    "DenseCDBlock",
+    "DiffusionNoise",
+    "GaussianKernelGraph",
+    "GraphDiffusion",
+    "checkpoint",
+    "datasets",
+    "distribute",
+    "graph",
+    "inference",
+    "layers",
+    "models",
+    "monte_carlo",
+    "smoothing",
+]

@@ -23,9 +23,11 @@ def _fsync_directory(directory):
 
 
 def _fsync_tree(path):
-    paths = [path] if os.path.isfile(path) else [
-        os.path.join(root, name) for root, _, names in os.walk(path) for name in names
-    ]
+    paths = (
+        [path]
+        if os.path.isfile(path)
+        else [os.path.join(root, name) for root, _, names in os.walk(path) for name in names]
+    )
     for name in paths:
         with open(name, "rb") as handle:
             os.fsync(handle.fileno())
@@ -56,10 +58,16 @@ def _exchange(first, second):
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]
-    result = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
-                       _RENAME_EXCHANGE)
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    result = renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
     if result == 0:
         return True
     error = ctypes.get_errno()
@@ -96,7 +104,7 @@ def _recover(directory, name, final_path):
             else:
                 _remove(path)
         elif entry.startswith(temporary_prefix):
-            pid = entry[len(temporary_prefix):].split("-", 1)[0]
+            pid = entry[len(temporary_prefix) :].split("-", 1)[0]
             if pid.isdigit() and not _pid_alive(int(pid)):
                 _remove(os.path.join(directory, entry))
 

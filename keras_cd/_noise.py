@@ -118,7 +118,7 @@ class NoiseFeed:
         start, self.width = self.width, self.width + size
         if self.noise is None:  # counting pass
             return None
-        chunk = self.noise[:, start:self.width]
+        chunk = self.noise[:, start : self.width]
         return ops.cast(ops.reshape(chunk, (-1,) + tuple(int(d) for d in shape[1:])), dtype)
 
 

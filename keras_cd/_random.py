@@ -87,9 +87,7 @@ def gaussian_like(inputs, stddev, seed):
     radius = ops.sqrt(-2.0 * ops.log(1.0 - uniform_pairs[0])) * stddev
     angle = (2.0 * math.pi) * uniform_pairs[1]
     axis = 0 if flat else -1
-    noise = ops.concatenate(
-        [radius * ops.cos(angle), radius * ops.sin(angle)], axis=axis
-    )
+    noise = ops.concatenate([radius * ops.cos(angle), radius * ops.sin(angle)], axis=axis)
     if flat:
         noise = ops.reshape(noise[:size], shape)
     return noise

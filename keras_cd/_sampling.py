@@ -32,5 +32,7 @@ def mean_and_standard_error(run, x, num_samples, batch_size):
 
     total, squares = reduce_copies(run, x, num_samples, batch_size, moments)
     mean = total / num_samples
-    variance = np.maximum(squares / num_samples - mean**2, 0.0) * num_samples / max(num_samples - 1, 1)
+    variance = (
+        np.maximum(squares / num_samples - mean**2, 0.0) * num_samples / max(num_samples - 1, 1)
+    )
     return mean, np.sqrt(variance / num_samples)

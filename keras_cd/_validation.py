@@ -13,8 +13,7 @@ import numbers
 def invalid(name, expected, received, fix):
     """Raises the ValueError for an argument that failed a check of its own."""
     raise ValueError(
-        f"Invalid value for `{name}`: expected {expected}. "
-        f"Received: {name}={received!r}. {fix}"
+        f"Invalid value for `{name}`: expected {expected}. Received: {name}={received!r}. {fix}"
     )
 
 
@@ -37,15 +36,19 @@ def number(name, value, fix, low=None, high=None, low_open=False, high_open=Fals
     left = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
     right = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
     if low is not None and high is not None:
-        expected = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        expected = (
+            f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        )
     else:
         expected = " ".join(["a finite number", left or right]).strip()
     if _is_bool(value) or not isinstance(value, numbers.Real):
         invalid(name, expected, value, fix)
     value = float(value)
-    if (not math.isfinite(value)
-            or (low is not None and (value <= low if low_open else value < low))
-            or (high is not None and (value >= high if high_open else value > high))):
+    if (
+        not math.isfinite(value)
+        or (low is not None and (value <= low if low_open else value < low))
+        or (high is not None and (value >= high if high_open else value > high))
+    ):
         invalid(name, expected, value, fix)
     return value
 
@@ -67,8 +70,9 @@ def rate(name, value, fix=None):
 
 def probability(name, value, fix=None):
     """Returns a probability strictly between 0 and 1 as a float."""
-    return number(name, value, fix or f"Use e.g. {name}=0.001.", low=0, high=1,
-                  low_open=True, high_open=True)
+    return number(
+        name, value, fix or f"Use e.g. {name}=0.001.", low=0, high=1, low_open=True, high_open=True
+    )
 
 
 def positive_int(name, value, fix):
@@ -92,8 +96,12 @@ def optional_seed(name, value):
     """Returns `value` as an int (or None) after checking it is None or an integer."""
     if value is None:
         return None
-    return integer(name, value, "Pass an int for reproducible randomness, or None for a random "
-                   "seed.", expected="None or an integer")
+    return integer(
+        name,
+        value,
+        "Pass an int for reproducible randomness, or None for a random seed.",
+        expected="None or an integer",
+    )
 
 
 def one_of(name, value, choices, fix):

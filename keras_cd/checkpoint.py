@@ -41,15 +41,18 @@ def _fingerprint(model):
 
     described = {
         "layers": [[type(layer).__name__, plain(layer.get_config())] for layer in model.layers],
-        "variables": [[list(v.shape), str(v.dtype)] for v in model.variables]}
+        "variables": [[list(v.shape), str(v.dtype)] for v in model.variables],
+    }
     optimizer = model.optimizer
     if optimizer is not None:
         config = optimizer.get_config()
         if not isinstance(config.get("learning_rate"), dict):
             config.pop("learning_rate", None)
         described["optimizer"] = {
-            "class": type(optimizer).__name__, "config": plain(config),
-            "variables": [[list(v.shape), str(v.dtype)] for v in optimizer.variables]}
+            "class": type(optimizer).__name__,
+            "config": plain(config),
+            "variables": [[list(v.shape), str(v.dtype)] for v in optimizer.variables],
+        }
     return described
 
 
@@ -145,23 +148,28 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 with h5py.File(path, "r") as handle:
                     state = handle.get(_STATE_GROUP)
                     saved = json.loads(state.attrs["fingerprint"]) if state is not None else None
-                    seeds = {name: state["seeds"][name][()] for name in state["seeds"]} \
-                        if state is not None else {}
+                    seeds = (
+                        {name: state["seeds"][name][()] for name in state["seeds"]}
+                        if state is not None
+                        else {}
+                    )
             except Exception as error:  # A truncated file from another tool.
-                warnings.warn(f"Skipping unreadable checkpoint {path}: {error}")
+                warnings.warn(f"Skipping unreadable checkpoint {path}: {error}", stacklevel=2)
                 continue
             if saved is None:
                 raise ValueError(
                     f"Invalid checkpoint {path!r}: it holds no keras_cd training state (written "
                     "by another tool, or by keras_cd < 0.2), so the noise streams cannot be "
                     "restored. Use a new directory, or load its weights with "
-                    "model.load_weights() and train without resuming.")
+                    "model.load_weights() and train without resuming."
+                )
             if saved != current:
                 raise ValueError(
                     f"Invalid checkpoint {path!r} for this model: it was written by a "
                     "different model or optimizer configuration "
                     f"({_first_difference(saved, current)}). Resume with the configuration "
-                    "that wrote it, or point ResumableCheckpoint at a new directory.")
+                    "that wrote it, or point ResumableCheckpoint at a new directory."
+                )
             model.load_weights(path)
             seed_states = [v for v in model.variables if _is_seed_state(v)]
             for index, variable in enumerate(seed_states):
@@ -181,7 +189,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 f"to epoch {newest}, newer than the state this run starts from (epoch "
                 f"{restored}); training on would mix two runs and pruning would delete the "
                 "new checkpoints. Call checkpoint.restore(model) before fit() to resume, or "
-                "use a new directory.")
+                "use a new directory."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.write:
@@ -202,5 +211,18 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                     seeds[str(index)] = keras.ops.convert_to_numpy(variable)
         self.restored_epoch = completed
         others = [(number, path) for number, path in self.checkpoints() if number != completed]
-        for _, path in others[self.keep - 1:]:  # the one just written is always kept
+        for _, path in others[self.keep - 1 :]:  # the one just written is always kept
             os.remove(path)
+
+
+def save_model(model, path, overwrite=True):
+    """`model.save(path)`, atomically: readers see the old file or the whole new one.
+
+    The `.keras` file is written to a temporary sibling, flushed and renamed
+    into place, so a kill while saving never leaves a truncated model.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        _validation.invalid("path", "a file name ending in .keras", path, "Use e.g. 'model.keras'.")
+    with atomic_path(path, suffix=".keras", overwrite=overwrite) as temporary:
+        model.save(temporary)

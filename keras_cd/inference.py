@@ -86,9 +86,48 @@ def feynman_kac_predict(model, x, num_samples, batch_size=1024):
     >>> bool(np.all(np.abs(mean - 1.0) < 5 * error)), bool(np.all(np.abs(error - 0.02) < 0.002))
     (True, True)
     """
-    num_samples = _validation.integer("num_samples", num_samples, "Use e.g. num_samples=100.",
-                                      minimum=2)
+    num_samples = _validation.integer(
+        "num_samples", num_samples, "Use e.g. num_samples=100.", minimum=2
+    )
     batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. batch_size=1024.")
     x = np.asarray(x, dtype=model.inputs[0].dtype)
     with monte_carlo(model):
         return mean_and_standard_error(model.predict_on_batch, x, num_samples, batch_size)
+
+
+def feynman_kac_model(model, num_samples):
+    """A model whose output is the mean of `num_samples` passes of `model`.
+
+    Inside `keras_cd.monte_carlo()` each pass draws its own diffusion noise,
+    so the output is the Feynman-Kac estimate of u(x, T) in one call (and
+    one compiled function): `evaluate` it with labels to score Monte-Carlo
+    inference, which keeps every prediction next to its own label whatever
+    order a distribution strategy gives the data. Outside the block every
+    pass is the same deterministic one. Build it (and `compile` it) under
+    the strategy scope of `model`, if any.
+
+    Args:
+        model: a Keras model with one input.
+        num_samples: int >= 1, passes averaged per call.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_cd
+    >>> inputs = keras.Input((3,))
+    >>> model = keras.Model(inputs, keras_cd.DiffusionNoise(1.0, seed=0)(inputs))
+    >>> averaged = keras_cd.inference.feynman_kac_model(model, 400)
+    >>> with keras_cd.monte_carlo():
+    ...     mean = np.asarray(averaged(np.zeros((1, 3), "float32")))
+    >>> bool(np.all(np.abs(mean) < 5 / 20))  # standard error 1 / sqrt(400)
+    True
+    """
+    num_samples = _validation.positive_int("num_samples", num_samples, "Use e.g. 16.")
+    if not isinstance(model, keras.Model) or len(model.inputs) != 1:
+        raise ValueError(
+            "Invalid value for `model`: expected a keras.Model with one input. Received: "
+            f"{model!r}. Wrap a multi-input model in a single-input one first."
+        )
+    inputs = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+    passes = [model(inputs, training=False) for _ in range(num_samples)]
+    outputs = passes[0] if num_samples == 1 else keras.layers.Average()(passes)
+    return keras.Model(inputs, outputs, name=f"{model.name}_feynman_kac_{num_samples}")

@@ -73,13 +73,17 @@ class SmoothedClassifier:
 
     def __init__(self, model, sigma, num_classes, batch_size=1000, from_logits=False, seed=None):
         if not isinstance(model, keras.Model):
-            raise ValueError("Invalid value for `model`: expected a keras.Model classifier. "
-                             f"Received: {type(model).__name__}. Wrap your network in keras.Model.")
+            raise ValueError(
+                "Invalid value for `model`: expected a keras.Model classifier. "
+                f"Received: {type(model).__name__}. Wrap your network in keras.Model."
+            )
         self.model = model
         self.sigma = _validation.positive_float(
-            "sigma", sigma, "Use the noise level the model was trained with, e.g. sigma=0.25.")
+            "sigma", sigma, "Use the noise level the model was trained with, e.g. sigma=0.25."
+        )
         self.num_classes = _validation.integer(
-            "num_classes", num_classes, "Use e.g. 10.", minimum=2)
+            "num_classes", num_classes, "Use e.g. 10.", minimum=2
+        )
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 1000.")
         self.from_logits = bool(from_logits)
         self.seed = _validation.optional_seed("seed", seed)
@@ -89,10 +93,14 @@ class SmoothedClassifier:
     def _inputs(self, x):
         x = np.asarray(x, dtype=self.model.inputs[0].dtype)
         expected = tuple(self.model.inputs[0].shape[1:])
-        if x.ndim != len(expected) + 1 or any(e is not None and e != g for e, g in zip(expected, x.shape[1:])):
-            raise ValueError(f"Invalid value for `x`: expected a batch of inputs of shape "
-                             f"(m,) + {expected}. Received: shape {x.shape}. Add a batch axis "
-                             "for a single input, e.g. x[None].")
+        if x.ndim != len(expected) + 1 or any(
+            e is not None and e != g for e, g in zip(expected, x.shape[1:])
+        ):
+            raise ValueError(
+                f"Invalid value for `x`: expected a batch of inputs of shape "
+                f"(m,) + {expected}. Received: shape {x.shape}. Add a batch axis "
+                "for a single input, e.g. x[None]."
+            )
         return x
 
     def sample_counts(self, x, num_samples):
@@ -146,9 +154,11 @@ class SmoothedClassifier:
         n0 = _validation.positive_int("n0", n0, "Use e.g. n0=100.")
         n = _validation.positive_int("n", n, "Use e.g. n=100000.")
         if n0 > n:
-            raise ValueError(f"Invalid values for `n0` and `n`: expected n0 <= n (a few "
-                             f"selection samples, many estimation samples). Received: n0={n0}, "
-                             f"n={n}. Use e.g. n0=100, n=100000.")
+            raise ValueError(
+                f"Invalid values for `n0` and `n`: expected n0 <= n (a few "
+                f"selection samples, many estimation samples). Received: n0={n0}, "
+                f"n={n}. Use e.g. n0=100, n=100000."
+            )
         alpha = _probability("alpha", alpha)
         guesses = np.argmax(self.sample_counts(x, n0), axis=-1)
         counts = self.sample_counts(x, n)
@@ -174,7 +184,9 @@ def certify_from_counts(guesses, top_counts, n, alpha, sigma):
     from scipy.stats import beta, norm
 
     top_counts = np.asarray(top_counts)
-    lower = np.where(top_counts > 0, beta.ppf(alpha, np.maximum(top_counts, 1), n - top_counts + 1), 0.0)
+    lower = np.where(
+        top_counts > 0, beta.ppf(alpha, np.maximum(top_counts, 1), n - top_counts + 1), 0.0
+    )
     certified = lower > 0.5
     classes = np.where(certified, guesses, ABSTAIN)
     radii = np.where(certified, sigma * norm.ppf(np.where(certified, lower, 0.75)), 0.0)
@@ -192,9 +204,16 @@ def gaussian_smoothing(model, x, sigma, num_samples, batch_size=1000, seed=None)
     num_samples = _validation.positive_int("num_samples", num_samples, "Use e.g. 1000.")
     batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 1000.")
     x = np.asarray(x, dtype=model.inputs[0].dtype)
-    smoother = _Smoother(model, sigma, _validation.optional_seed("seed", seed), batch_size, "scores")
+    smoother = _Smoother(
+        model, sigma, _validation.optional_seed("seed", seed), batch_size, "scores"
+    )
     return mean_and_standard_error(smoother.network.predict_on_batch, x, num_samples, batch_size)
 
 
-__all__ = ["ABSTAIN", "SmoothedClassifier", "certify_from_counts", "gaussian_smoothing",
-           "predict_from_counts"]
+__all__ = [
+    "ABSTAIN",
+    "SmoothedClassifier",
+    "certify_from_counts",
+    "gaussian_smoothing",
+    "predict_from_counts",
+]

@@ -22,8 +22,10 @@ def _shared_data(name):
     for directory in candidates:
         if (directory / name).is_file():
             return directory / name
-    pytest.skip(f"{name} not found in $KERAS_CD_DATA or ../shared/data: the real-data test is "
-                "skipped (download cora.npz from the gnnbench repository and set KERAS_CD_DATA)")
+    pytest.skip(
+        f"{name} not found in $KERAS_CD_DATA or ../shared/data: the real-data test is "
+        "skipped (download cora.npz from the gnnbench repository and set KERAS_CD_DATA)"
+    )
 
 
 @pytest.fixture

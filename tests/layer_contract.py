@@ -15,8 +15,9 @@ def _symbolic(array):
     return keras.Input(array.shape[1:], dtype=str(array.dtype))
 
 
-def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path, extra_inputs=(),
-                         apply=None):
+def check_layer_contract(
+    layer_class, init_kwargs, input_shape, tmp_path, extra_inputs=(), apply=None
+):
     """Runs the layer contract; `input_shape` includes the batch size.
 
     `extra_inputs` are further call arguments (arrays with their own leading
@@ -64,7 +65,7 @@ def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path, extra_
     path = tmp_path / f"{layer_class.__name__}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert any(type(l) is layer_class for l in loaded.layers)
+    assert any(type(layer) is layer_class for layer in loaded.layers)
     np.testing.assert_array_equal(np.asarray(model(arrays)), np.asarray(loaded(arrays)))
 
     # One fit step runs (full batch, as a dataset so that inputs may have
@@ -77,8 +78,11 @@ def check_layer_contract(layer_class, init_kwargs, input_shape, tmp_path, extra_
     assert np.isfinite(history.history["loss"][0])
     if layer.trainable_weights:
         after = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
-        unchanged = [w.path for w, b, a in zip(layer.trainable_weights, before, after)
-                     if np.array_equal(b, a)]
+        unchanged = [
+            w.path
+            for w, b, a in zip(layer.trainable_weights, before, after)
+            if np.array_equal(b, a)
+        ]
         assert not unchanged, f"fit() left these trainable weights unchanged: {unchanged}"
 
     # mixed_float16: float16 compute, float32 variables.

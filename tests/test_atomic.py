@@ -35,8 +35,10 @@ def test_a_reader_never_finds_the_folder_missing_while_it_is_replaced(tmp_path):
     os.makedirs(tmp_path / "probe_a")
     os.makedirs(tmp_path / "probe_b")
     if not _atomic._exchange(str(tmp_path / "probe_a"), str(tmp_path / "probe_b")):
-        pytest.skip("this OS / file system has no atomic exchange (renameat2 RENAME_EXCHANGE); "
-                    "the documented two-rename fallback applies")
+        pytest.skip(
+            "this OS / file system has no atomic exchange (renameat2 RENAME_EXCHANGE); "
+            "the documented two-rename fallback applies"
+        )
     target = str(tmp_path / "model")
     write_folder(target, "0")
     seen, stop = [], threading.Event()
@@ -99,7 +101,7 @@ def test_kill_between_the_two_renames_of_the_fallback_is_repaired(tmp_path):
     assert not os.path.exists(target)  # the instant the fallback cannot avoid
     assert any(name.startswith(".model.old-") for name in siblings(target))
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as temporary:
+        with atomic_path(target):
             # The next call first puts the old folder back ...
             assert read_folder(target) == "old"
             raise RuntimeError("this write fails too")

@@ -69,7 +69,9 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path):
 
 def test_non_writer_never_writes(tmp_path):
     x, y = data()
-    small_model().fit(x, y, epochs=1, callbacks=[ResumableCheckpoint(tmp_path, write=False)], verbose=0)
+    small_model().fit(
+        x, y, epochs=1, callbacks=[ResumableCheckpoint(tmp_path, write=False)], verbose=0
+    )
     assert os.listdir(tmp_path) == []
 
 
@@ -81,6 +83,7 @@ def test_bad_keep(keep, tmp_path):
 
 # --- A resumed run is the uninterrupted run ----------------------------------------------
 
+
 def noisy_model(units=6, optimizer="sgd"):
     import keras_cd
 
@@ -88,8 +91,11 @@ def noisy_model(units=6, optimizer="sgd"):
     hidden = keras_cd.DenseCDBlock(units, sigma=0.5, seed=1)(inputs)
     hidden = keras.layers.Dropout(0.3, seed=2)(hidden)
     model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
-    chosen = keras.optimizers.SGD(0.05, momentum=0.9) if optimizer == "sgd" else \
-        keras.optimizers.Adam(0.01)
+    chosen = (
+        keras.optimizers.SGD(0.05, momentum=0.9)
+        if optimizer == "sgd"
+        else keras.optimizers.Adam(0.01)
+    )
     model.compile(optimizer=chosen, loss="mse")
     return model
 
@@ -106,13 +112,20 @@ def train(directory, epochs, resume, use_resumable_epochs=True):
     initial_epoch = checkpoint.restore(model) if resume else 0
     examples = tf.data.Dataset.from_tensor_slices(data())
     if use_resumable_epochs:
-        stream = keras_cd.datasets.resumable_epochs(examples, seed=0, epochs=epochs,
-                                                    initial_epoch=initial_epoch)
+        stream = keras_cd.datasets.resumable_epochs(
+            examples, seed=0, epochs=epochs, initial_epoch=initial_epoch
+        )
         stream = stream.map(lambda seed, example: example)
     else:
         stream = examples.shuffle(32, seed=0).repeat()
-    model.fit(stream.batch(8), epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=4,
-              callbacks=[checkpoint], verbose=0)
+    model.fit(
+        stream.batch(8),
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=4,
+        callbacks=[checkpoint],
+        verbose=0,
+    )
     return model
 
 
@@ -124,7 +137,9 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
         np.testing.assert_array_equal(a, b)
     seeds = [v for v in resumed.variables if v.path.endswith("seed_generator_state")]
     assert len(seeds) == 2  # the CD block's noise and the dropout masks
-    for a, b in zip([v for v in straight.variables if v.path.endswith("seed_generator_state")], seeds):
+    for a, b in zip(
+        [v for v in straight.variables if v.path.endswith("seed_generator_state")], seeds
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -134,13 +149,18 @@ def test_a_plain_reshuffling_pipeline_replays_epoch_one_after_a_resume(tmp_path)
     straight = train(tmp_path / "straight", epochs=2, resume=False, use_resumable_epochs=False)
     train(tmp_path / "killed", epochs=1, resume=False, use_resumable_epochs=False)
     resumed = train(tmp_path / "killed", epochs=2, resume=True, use_resumable_epochs=False)
-    assert any(np.abs(a - b).max() > 1e-6
-               for a, b in zip(straight.get_weights(), resumed.get_weights()))
+    assert any(
+        np.abs(a - b).max() > 1e-6 for a, b in zip(straight.get_weights(), resumed.get_weights())
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"units": 7}, "different model or optimizer"),
-    ({"optimizer": "adam"}, "different model or optimizer")])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"units": 7}, "different model or optimizer"),
+        ({"optimizer": "adam"}, "different model or optimizer"),
+    ],
+)
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path, change, message):
     x, y = data()
     model = noisy_model()
@@ -168,3 +188,16 @@ def test_pruning_always_keeps_the_checkpoint_just_written(tmp_path):
     for epochs in (1, 2, 3):
         model.fit(x, y, epochs=epochs, initial_epoch=epochs - 1, callbacks=[checkpoint], verbose=0)
         assert [e for e, _ in checkpoint.checkpoints()] == [epochs]
+
+
+def test_save_model_is_atomic_and_checks_the_name(tmp_path):
+    import keras_cd
+
+    model = small_model()
+    keras_cd.checkpoint.save_model(model, tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    x = data()[0]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert os.listdir(tmp_path) == ["m.keras"]
+    with pytest.raises(ValueError, match="Invalid value for `path`"):
+        keras_cd.checkpoint.save_model(model, tmp_path / "m.h5")

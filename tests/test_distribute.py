@@ -75,3 +75,15 @@ def test_replicas_draw_independent_noise():
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and "OK" in result.stdout, result.stdout + result.stderr[-4000:]
+
+
+def test_make_strategy_errors_and_the_chief():
+    from keras_cd import distribute
+
+    with pytest.raises(ValueError, match="Invalid value for `name`"):
+        distribute.make_strategy("gpu")
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        distribute.make_strategy("multiworker")
+    import tensorflow as tf
+
+    assert distribute.is_chief(tf.distribute.get_strategy())

@@ -95,8 +95,10 @@ def test_monte_carlo_mean_converges_to_the_pde_solution_with_weak_order_one():
         scheme_errors.append(abs(scheme - exact))
     order = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
     scheme_order = -np.polyfit(np.log(steps), np.log(scheme_errors), 1)[0]
-    print(f"\nFeynman-Kac: exact u = {exact:.5f}; dt = {[float(d) for d in T / steps]}; "
-          f"|MC mean - u| = {[round(float(e), 5) for e in errors]}; measured order {order:.3f} "
-          f"(Euler-Maruyama exact expectation: order {scheme_order:.3f})")
+    print(
+        f"\nFeynman-Kac: exact u = {exact:.5f}; dt = {[float(d) for d in T / steps]}; "
+        f"|MC mean - u| = {[round(float(e), 5) for e in errors]}; measured order {order:.3f} "
+        f"(Euler-Maruyama exact expectation: order {scheme_order:.3f})"
+    )
     assert 0.85 < order < 1.3
     assert errors[-1] < errors[0] / 5

@@ -16,7 +16,9 @@ def test_feynman_kac_mean_and_standard_error_of_a_quadratic_readout():
     exact = x.astype("float64") ** 2 + 1.5**2 * 0.5
     np.testing.assert_array_less(np.abs(mean - exact), 4.5 * error)
     # Var[(x + s e)^2] = 4 x^2 s^2 + 2 s^4 with s^2 = 1.125
-    np.testing.assert_allclose(error, np.sqrt((4 * x**2 * 1.125 + 2 * 1.125**2) / 50_000), rtol=0.05)
+    np.testing.assert_allclose(
+        error, np.sqrt((4 * x**2 * 1.125 + 2 * 1.125**2) / 50_000), rtol=0.05
+    )
     np.testing.assert_array_equal(model.predict(x, verbose=0), x**2)  # deterministic afterwards
 
 
@@ -29,7 +31,9 @@ def test_feynman_kac_uses_moving_statistics_while_the_noise_is_on():
     inputs = keras.Input((2,))
     norm = keras.layers.BatchNormalization(epsilon=1e-3)
     model = keras.Model(inputs, norm(keras_cd.DiffusionNoise(s, seed=2)(inputs)))
-    gamma, beta, mu, var = (np.array(v, "float32") for v in ([2.0, 0.5], [0.1, -1.0], [1.0, -3.0], [4.0, 0.25]))
+    gamma, beta, mu, var = (
+        np.array(v, "float32") for v in ([2.0, 0.5], [0.1, -1.0], [1.0, -3.0], [4.0, 0.25])
+    )
     norm.set_weights([gamma, beta, mu, var])
     x = np.array([[3.0, -2.0], [0.0, 1.0]], "float32")
     n = 20_000
@@ -48,8 +52,10 @@ def test_error_shrinks_like_one_over_sqrt_n():
     assert -0.6 < np.polyfit(np.log(sizes), np.log(errors), 1)[0] < -0.4
 
 
-@pytest.mark.parametrize("kwargs, name", [({"num_samples": 1}, "num_samples"),
-                                          ({"num_samples": 10, "batch_size": 0}, "batch_size")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"num_samples": 1}, "num_samples"), ({"num_samples": 10, "batch_size": 0}, "batch_size")],
+)
 def test_bad_arguments(kwargs, name):
     inputs = keras.Input((1,))
     model = keras.Model(inputs, inputs)
@@ -132,6 +138,11 @@ def test_monte_carlo_switch_on_the_jax_backend():
     import sys
 
     pytest.importorskip("jax", reason="needs JAX (pip install jax)")
-    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
     assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-3000:]

@@ -10,7 +10,8 @@ from keras_cd._random import gaussian_like
 
 
 @pytest.mark.parametrize(
-    "shape", [(200, 50, 16), (200, 50, 15), (100_001,), (7, 3, 3, 9)],
+    "shape",
+    [(200, 50, 16), (200, 50, 15), (100_001,), (7, 3, 3, 9)],
     ids=["pairs-on-last-axis", "odd-last-axis", "odd-flat", "small-odd"],
 )
 def test_samples_are_standard_normal_with_the_input_shape(shape):
@@ -74,8 +75,9 @@ def test_uniform_under_xla_is_uniform_and_seeded():
     draws = []
     for seed in (5, 5, 6):
         generator = keras.random.SeedGenerator(seed)
-        draws.append(tf.function(lambda g=generator: uniform((1000, 7), g),
-                                 jit_compile=True)().numpy())
+        draws.append(
+            tf.function(lambda g=generator: uniform((1000, 7), g), jit_compile=True)().numpy()
+        )
     np.testing.assert_array_equal(draws[0], draws[1])
     assert not np.allclose(draws[0], draws[2])
     assert 0 <= draws[0].min() and draws[0].max() < 1

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, norm
 
-from keras_cd.smoothing import (ABSTAIN, SmoothedClassifier, certify_from_counts,
-                                gaussian_smoothing, predict_from_counts)
+from keras_cd.smoothing import (
+    ABSTAIN,
+    SmoothedClassifier,
+    certify_from_counts,
+    gaussian_smoothing,
+    predict_from_counts,
+)
 
 W, B = np.array([3.0, 4.0]), -1.0  # class 1 iff w.x + b > 0; ||w|| = 5
 
@@ -22,10 +27,14 @@ POINTS = np.array([[1.0, 0.0], [0.0, 0.0], [0.2, 0.1], [0.5, 0.5], [-0.4, 0.2], 
 
 def test_smoothed_class_probability_of_a_linear_classifier_is_phi_of_the_margin():
     sigma, n = 0.5, 200_000
-    counts = SmoothedClassifier(linear_classifier(), sigma, 2, batch_size=20_000, seed=0).sample_counts(POINTS, n)
+    counts = SmoothedClassifier(
+        linear_classifier(), sigma, 2, batch_size=20_000, seed=0
+    ).sample_counts(POINTS, n)
     assert np.all(counts.sum(axis=1) == n)
     p = norm.cdf((POINTS @ W + B) / (sigma * np.linalg.norm(W)))
-    np.testing.assert_array_less(np.abs(counts[:, 1] / n - p), 4.5 * np.sqrt(p * (1 - p) / n) + 1e-9)
+    np.testing.assert_array_less(
+        np.abs(counts[:, 1] / n - p), 4.5 * np.sqrt(p * (1 - p) / n) + 1e-9
+    )
 
 
 def test_certified_radius_tends_to_the_distance_to_the_decision_boundary():
@@ -68,7 +77,9 @@ def test_monte_carlo_error_shrinks_like_one_over_sqrt_n():
     x = np.repeat(POINTS[3:4], 40, axis=0)  # 40 independent estimates of one probability
     p = norm.cdf((POINTS[3] @ W + B) / 2.5)
     sizes = np.array([250, 1_000, 4_000, 16_000])
-    errors = [np.sqrt(np.mean((smoothed.sample_counts(x, int(n))[:, 1] / n - p) ** 2)) for n in sizes]
+    errors = [
+        np.sqrt(np.mean((smoothed.sample_counts(x, int(n))[:, 1] / n - p) ** 2)) for n in sizes
+    ]
     slope = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
     assert -0.65 < slope < -0.35, (slope, errors)
 
@@ -100,8 +111,9 @@ def test_certify_radius_when_all_samples_agree_is_the_closed_form():
     # All n samples agree: P(X >= n | p) = p^n = alpha, so the bound is alpha^(1/n).
     for n, alpha, sigma in [(100, 0.001, 0.25), (1000, 0.01, 0.5), (10, 0.2, 1.0)]:
         classes, radii = certify_from_counts(np.array([2]), np.array([n]), n, alpha, sigma)
-        assert classes[0] == 2 and radii[0] == pytest.approx(sigma * norm.ppf(alpha ** (1 / n)),
-                                                             rel=1e-9)
+        assert classes[0] == 2 and radii[0] == pytest.approx(
+            sigma * norm.ppf(alpha ** (1 / n)), rel=1e-9
+        )
 
 
 def test_certify_abstains_exactly_when_the_clopper_pearson_bound_is_below_one_half():
@@ -116,23 +128,37 @@ def test_certify_abstains_exactly_when_the_clopper_pearson_bound_is_below_one_ha
 
 
 def test_works_for_any_keras_classifier_and_is_reproducible():
-    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((4, 4, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype("float32")
     first = SmoothedClassifier(model, 0.3, 3, batch_size=64, seed=9).predict_proba(x, 500)
     again = SmoothedClassifier(model, 0.3, 3, batch_size=64, seed=9).predict_proba(x, 500)
     np.testing.assert_array_equal(first, again)
     np.testing.assert_allclose(first.sum(axis=1), 1.0, rtol=1e-5)
-    logits = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+    logits = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3)]
+    )
     logits.set_weights(model.get_weights())
-    from_logits = SmoothedClassifier(logits, 0.3, 3, batch_size=64, seed=9, from_logits=True).predict_proba(x, 500)
+    from_logits = SmoothedClassifier(
+        logits, 0.3, 3, batch_size=64, seed=9, from_logits=True
+    ).predict_proba(x, 500)
     np.testing.assert_allclose(from_logits, first, atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"sigma": 0.0}, "`sigma`"), ({"sigma": -1.0}, "`sigma`"), ({"sigma": float("nan")}, "`sigma`"),
-     ({"num_classes": 1}, "`num_classes`"), ({"batch_size": 0}, "`batch_size`")],
+    [
+        ({"sigma": 0.0}, "`sigma`"),
+        ({"sigma": -1.0}, "`sigma`"),
+        ({"sigma": float("nan")}, "`sigma`"),
+        ({"num_classes": 1}, "`num_classes`"),
+        ({"batch_size": 0}, "`batch_size`"),
+    ],
 )
 def test_bad_constructor_arguments(kwargs, message):
     arguments = {"model": linear_classifier(), "sigma": 0.5, "num_classes": 2, **kwargs}

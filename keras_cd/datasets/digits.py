@@ -25,16 +25,20 @@ def load_digits(seed=0, test_size=0.3):
     >>> x_train.shape, x_test.shape, float(x_train.max())
     ((1257, 8, 8, 1), (540, 8, 8, 1), 1.0)
     """
-    test_size = _validation.number("test_size", test_size, "Use e.g. 0.3.", low=0, high=1,
-                                   low_open=True, high_open=True)
+    test_size = _validation.number(
+        "test_size", test_size, "Use e.g. 0.3.", low=0, high=1, low_open=True, high_open=True
+    )
     try:
         from sklearn.datasets import load_digits as sklearn_digits
         from sklearn.model_selection import train_test_split
     except ImportError as error:
-        raise ImportError("The digits dataset comes with scikit-learn: "
-                          "pip install scikit-learn (or pip install -e '.[examples]').") from error
+        raise ImportError(
+            "The digits dataset comes with scikit-learn: "
+            "pip install scikit-learn (or pip install -e '.[examples]')."
+        ) from error
     digits = sklearn_digits()
     images = (digits.images / 16.0).astype("float32")[..., None]  # pixel values 0-16
     labels = digits.target.astype("int64")
-    return tuple(train_test_split(images, labels, test_size=test_size, random_state=seed,
-                                  stratify=labels))
+    return tuple(
+        train_test_split(images, labels, test_size=test_size, random_state=seed, stratify=labels)
+    )

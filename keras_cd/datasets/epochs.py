@@ -3,8 +3,9 @@
 from keras_cd import _validation
 
 
-def resumable_epochs(dataset, seed, epochs, initial_epoch=0, examples_per_epoch=None,
-                     buffer_size=None):
+def resumable_epochs(
+    dataset, seed, epochs, initial_epoch=0, examples_per_epoch=None, buffer_size=None
+):
     """The examples of epochs `initial_epoch`..`epochs - 1`, each shuffled by its own seed.
 
     Epoch e is `dataset` shuffled with a seed derived from (seed, e) (further
@@ -48,23 +49,32 @@ def resumable_epochs(dataset, seed, epochs, initial_epoch=0, examples_per_epoch=
     seed = _validation.integer("seed", seed, "Use e.g. seed=0.")
     epochs = _validation.non_negative_int("epochs", epochs, "Use the `epochs` given to fit().")
     initial_epoch = _validation.non_negative_int(
-        "initial_epoch", initial_epoch, "Use the epoch fit() resumes from, e.g. 0.")
+        "initial_epoch", initial_epoch, "Use the epoch fit() resumes from, e.g. 0."
+    )
     if examples_per_epoch is not None:
         examples_per_epoch = _validation.positive_int(
-            "examples_per_epoch", examples_per_epoch, "Use steps_per_epoch * batch_size.")
+            "examples_per_epoch", examples_per_epoch, "Use steps_per_epoch * batch_size."
+        )
     if buffer_size is None:
         size = int(dataset.cardinality())
         if size < 0:
-            _validation.invalid("buffer_size", "an integer >= 1 for a dataset of unknown size",
-                                None, "Pass buffer_size, e.g. 10000.")
+            _validation.invalid(
+                "buffer_size",
+                "an integer >= 1 for a dataset of unknown size",
+                None,
+                "Pass buffer_size, e.g. 10000.",
+            )
         buffer_size = size
     buffer_size = _validation.positive_int("buffer_size", buffer_size, "Use e.g. 10000.")
 
     size = int(dataset.cardinality())
     if examples_per_epoch is not None and size < 0:
-        _validation.invalid("dataset", "a dataset of known size when examples_per_epoch is given",
-                            "a dataset of unknown size", "Apply dataset.apply("
-                            "tf.data.experimental.assert_cardinality(N)) first.")
+        _validation.invalid(
+            "dataset",
+            "a dataset of known size when examples_per_epoch is given",
+            "a dataset of unknown size",
+            "Apply dataset.apply(tf.data.experimental.assert_cardinality(N)) first.",
+        )
 
     def mix(*parts):  # distinct seeds for distinct (seed, epoch, pass), below 2**63
         value = seed
@@ -76,17 +86,25 @@ def resumable_epochs(dataset, seed, epochs, initial_epoch=0, examples_per_epoch=
         # Python ints, not tensors, as shuffle seeds: TensorFlow combines an op seed
         # with the global seed in Python, which a traced epoch tensor cannot enter.
         if examples_per_epoch is None:
-            passes = dataset.shuffle(buffer_size, seed=mix(epoch, 0), reshuffle_each_iteration=False)
+            passes = dataset.shuffle(
+                buffer_size, seed=mix(epoch, 0), reshuffle_each_iteration=False
+            )
         else:
             count = -(-examples_per_epoch // max(size, 1))
-            passes = dataset.shuffle(buffer_size, seed=mix(epoch, 0), reshuffle_each_iteration=False)
+            passes = dataset.shuffle(
+                buffer_size, seed=mix(epoch, 0), reshuffle_each_iteration=False
+            )
             for number in range(1, count):
-                passes = passes.concatenate(dataset.shuffle(
-                    buffer_size, seed=mix(epoch, number), reshuffle_each_iteration=False))
+                passes = passes.concatenate(
+                    dataset.shuffle(
+                        buffer_size, seed=mix(epoch, number), reshuffle_each_iteration=False
+                    )
+                )
             passes = passes.take(examples_per_epoch)
         epoch_seed = tf.constant(mix(epoch), tf.int64)
         return passes.enumerate().map(
-            lambda position, example: (tf.stack([epoch_seed, position]), example))
+            lambda position, example: (tf.stack([epoch_seed, position]), example)
+        )
 
     stream = None
     for epoch in range(initial_epoch, epochs):

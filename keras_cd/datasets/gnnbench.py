@@ -7,8 +7,16 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
-REQUIRED = ("adj_data", "adj_indices", "adj_indptr", "adj_shape",
-            "attr_data", "attr_indices", "attr_indptr", "attr_shape")
+REQUIRED = (
+    "adj_data",
+    "adj_indices",
+    "adj_indptr",
+    "adj_shape",
+    "attr_data",
+    "attr_indices",
+    "attr_indptr",
+    "attr_shape",
+)
 
 
 @dataclasses.dataclass
@@ -28,11 +36,15 @@ class GraphData:
 
 def _csr(archive, prefix, path):
     try:
-        return sp.csr_matrix((archive[f"{prefix}_data"], archive[f"{prefix}_indices"],
-                              archive[f"{prefix}_indptr"]), shape=tuple(archive[f"{prefix}_shape"]))
+        return sp.csr_matrix(
+            (archive[f"{prefix}_data"], archive[f"{prefix}_indices"], archive[f"{prefix}_indptr"]),
+            shape=tuple(archive[f"{prefix}_shape"]),
+        )
     except (ValueError, IndexError) as error:
-        raise ValueError(f"Malformed gnnbench file {path!r}: the {prefix}_* arrays do not form a "
-                         f"CSR matrix ({error}). Re-download the file.") from error
+        raise ValueError(
+            f"Malformed gnnbench file {path!r}: the {prefix}_* arrays do not form a "
+            f"CSR matrix ({error}). Re-download the file."
+        ) from error
 
 
 def load_gnnbench(path):
@@ -48,17 +60,21 @@ def load_gnnbench(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"No gnnbench file at {path!r}. Download e.g. cora.npz from "
-            "https://github.com/shchur/gnn-benchmark/tree/master/data/npz and pass its path.")
+            "https://github.com/shchur/gnn-benchmark/tree/master/data/npz and pass its path."
+        )
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
-        raise ValueError(f"Malformed gnnbench file {path!r}: not a readable .npz archive "
-                         f"({error}).") from error
+        raise ValueError(
+            f"Malformed gnnbench file {path!r}: not a readable .npz archive ({error})."
+        ) from error
     with archive:
         missing = [key for key in REQUIRED if key not in archive.files]
         if missing or ("labels" not in archive.files and "labels_data" not in archive.files):
-            raise ValueError(f"Malformed gnnbench file {path!r}: missing arrays "
-                             f"{missing or ['labels']}. Expected the keys {list(REQUIRED)} + labels.")
+            raise ValueError(
+                f"Malformed gnnbench file {path!r}: missing arrays "
+                f"{missing or ['labels']}. Expected the keys {list(REQUIRED)} + labels."
+            )
         adjacency = _csr(archive, "adj", path)
         features = _csr(archive, "attr", path)
         if "labels" in archive.files:
@@ -68,8 +84,10 @@ def load_gnnbench(path):
         names = list(archive["class_names"]) if "class_names" in archive.files else None
     size = adjacency.shape[0]
     if adjacency.shape != (size, size) or features.shape[0] != size or labels.shape != (size,):
-        raise ValueError(f"Malformed gnnbench file {path!r}: adjacency {adjacency.shape}, features "
-                         f"{features.shape} and labels {labels.shape} disagree on the node count.")
+        raise ValueError(
+            f"Malformed gnnbench file {path!r}: adjacency {adjacency.shape}, features "
+            f"{features.shape} and labels {labels.shape} disagree on the node count."
+        )
     adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32).tocsr()
     adjacency.setdiag(0)
     adjacency.eliminate_zeros()
@@ -78,11 +96,15 @@ def load_gnnbench(path):
     adjacency = adjacency[nodes][:, nodes].tocsr()
     features = (features[nodes] != 0).astype(np.float32).tocsr()
     row_sums = np.asarray(features.sum(axis=1)).ravel()
-    features = (sp.diags(np.where(row_sums > 0, 1.0 / np.maximum(row_sums, 1.0), 0.0)) @ features).tocsr()
+    features = (
+        sp.diags(np.where(row_sums > 0, 1.0 / np.maximum(row_sums, 1.0), 0.0)) @ features
+    ).tocsr()
     labels = labels[nodes].astype(np.int64)
     present = np.unique(labels)  # classes may vanish with the small components
     labels = np.searchsorted(present, labels)
-    class_names = [str(names[c]) for c in present] if names is not None else [str(c) for c in present]
+    class_names = (
+        [str(names[c]) for c in present] if names is not None else [str(c) for c in present]
+    )
     return GraphData(adjacency, features.astype(np.float32), labels, class_names, nodes)
 
 
@@ -100,7 +122,8 @@ def random_split(labels, train_per_class=20, val_per_class=30, seed=0):
         raise ValueError(
             f"Impossible split: classes {small} have {[int(counts[c]) for c in small]} nodes, "
             f"fewer than train_per_class + val_per_class = {need}. Lower the per-class counts "
-            "or drop those classes.")
+            "or drop those classes."
+        )
     rng = np.random.default_rng(seed)
     train, validation = [], []
     for c in range(len(counts)):

@@ -11,5 +11,13 @@ from keras_cd.export.onnx import DEFAULT_OPSET, to_onnx
 from keras_cd.export.parity import ExportReport, ParityError, check_parity
 from keras_cd.export.saved_model import to_saved_model
 
-__all__ = ["DEFAULT_OPSET", "ExportReport", "ParityError", "check_parity", "noise_width",
-           "to_onnx", "to_saved_model", "with_noise_input"]
+__all__ = [
+    "DEFAULT_OPSET",
+    "ExportReport",
+    "ParityError",
+    "check_parity",
+    "noise_width",
+    "to_onnx",
+    "to_saved_model",
+    "with_noise_input",
+]

@@ -1,7 +1,7 @@
 """Command line: export a `.keras` model to ONNX and/or SavedModel with parity figures.
 
-    python -m keras_cd.export runs/cifar/model.keras --onnx model.onnx --saved-model serving/cd_resnet
-    keras-cd-export model.keras --onnx model_mc.onnx --monte-carlo
+python -m keras_cd.export runs/cifar/model.keras --onnx model.onnx --saved-model serving/cd_resnet
+keras-cd-export model.keras --onnx model_mc.onnx --monte-carlo
 """
 
 import argparse
@@ -13,15 +13,24 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m keras_cd.export",
         description="Export a .keras model to ONNX and/or a TF-Serving SavedModel; each export "
-                    "is run and compared with the Keras model before it is written.")
+        "is run and compared with the Keras model before it is written.",
+    )
     parser.add_argument("model", help="path of a .keras file")
     parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX file")
-    parser.add_argument("--saved-model", metavar="OUT_DIR",
-                        help="write OUT_DIR/<version>/ (TensorFlow Serving layout)")
-    parser.add_argument("--version", type=int, default=None, help="SavedModel version (default: next)")
+    parser.add_argument(
+        "--saved-model",
+        metavar="OUT_DIR",
+        help="write OUT_DIR/<version>/ (TensorFlow Serving layout)",
+    )
+    parser.add_argument(
+        "--version", type=int, default=None, help="SavedModel version (default: next)"
+    )
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 17)")
-    parser.add_argument("--monte-carlo", action="store_true",
-                        help="export one Monte-Carlo pass with an explicit `noise` input")
+    parser.add_argument(
+        "--monte-carlo",
+        action="store_true",
+        help="export one Monte-Carlo pass with an explicit `noise` input",
+    )
     parser.add_argument("--atol", type=float, default=1e-5, help="parity tolerance")
     parser.add_argument("--overwrite", action="store_true", help="replace existing exports")
     args = parser.parse_args(argv)
@@ -44,19 +53,36 @@ def main(argv=None):
     reports = []
     try:
         if args.onnx:
-            reports.append(export.to_onnx(model, args.onnx, opset=args.opset, atol=args.atol,
-                                          overwrite=args.overwrite, monte_carlo=args.monte_carlo))
+            reports.append(
+                export.to_onnx(
+                    model,
+                    args.onnx,
+                    opset=args.opset,
+                    atol=args.atol,
+                    overwrite=args.overwrite,
+                    monte_carlo=args.monte_carlo,
+                )
+            )
         if args.saved_model:
-            reports.append(export.to_saved_model(
-                model, args.saved_model, version=args.version, atol=args.atol,
-                overwrite=args.overwrite, monte_carlo=args.monte_carlo))
+            reports.append(
+                export.to_saved_model(
+                    model,
+                    args.saved_model,
+                    version=args.version,
+                    atol=args.atol,
+                    overwrite=args.overwrite,
+                    monte_carlo=args.monte_carlo,
+                )
+            )
     except (FileExistsError, ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for report in reports:
-        print(f"{report.format:<12} {report.path}  max |export - keras| = {report.max_abs_diff:.3g} "
-              f"(batch sizes {', '.join(map(str, report.batch_sizes))}; atol {args.atol:g})"
-              + ("; Monte-Carlo pass with a noise input" if report.monte_carlo else ""))
+        print(
+            f"{report.format:<12} {report.path}  max |export - keras| = {report.max_abs_diff:.3g} "
+            f"(batch sizes {', '.join(map(str, report.batch_sizes))}; atol {args.atol:g})"
+            + ("; Monte-Carlo pass with a noise input" if report.monte_carlo else "")
+        )
     return 0
 
 

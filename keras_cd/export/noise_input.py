@@ -2,8 +2,8 @@
 
 import keras
 
-from keras_cd.export._common import example_inputs
 from keras_cd._noise import NoiseFeed, feed_noise
+from keras_cd.export._common import example_inputs
 
 NOISE_INPUT_NAME = "noise"
 
@@ -16,13 +16,15 @@ class _NoiseFedModel(keras.layers.Layer):
     def call(self, inputs):
         *model_inputs, noise = inputs
         with feed_noise(NoiseFeed(noise)):
-            return self.model(model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-                              training=False)
+            return self.model(
+                model_inputs[0] if len(model_inputs) == 1 else model_inputs, training=False
+            )
 
     def compute_output_spec(self, inputs):
         *model_inputs, _ = inputs
         return self.model.compute_output_spec(
-            model_inputs[0] if len(model_inputs) == 1 else model_inputs)
+            model_inputs[0] if len(model_inputs) == 1 else model_inputs
+        )
 
 
 def noise_width(model):

@@ -9,6 +9,8 @@ from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
 
 DEFAULT_OPSET = 17
+
+
 def _annotate(path, opset, monte_carlo):
     """Pins output names, records provenance and validates the file."""
     import keras
@@ -22,16 +24,21 @@ def _annotate(path, opset, monte_carlo):
         node.output[:] = [renames.get(name, name) for name in node.output]
     for output in proto.graph.output:
         output.name = renames[output.name]
-    for key, value in {"keras_cd.version": keras_cd.__version__, "keras.version": keras.__version__,
-                       "onnx.opset": str(opset), "keras_cd.monte_carlo": str(monte_carlo)}.items():
+    for key, value in {
+        "keras_cd.version": keras_cd.__version__,
+        "keras.version": keras.__version__,
+        "onnx.opset": str(opset),
+        "keras_cd.monte_carlo": str(monte_carlo),
+    }.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
 
 
-def to_onnx(model, path, opset=None, overwrite=False, monte_carlo=False,
-            check_inputs=None, atol=1e-5):
+def to_onnx(
+    model, path, opset=None, overwrite=False, monte_carlo=False, check_inputs=None, atol=1e-5
+):
     """Exports `model` to an ONNX file that provably computes what Keras computes.
 
     The inference graph is noise-free (diffusion layers are the identity).
@@ -62,13 +69,20 @@ def to_onnx(model, path, opset=None, overwrite=False, monte_carlo=False,
     check_exportable(model)
     path = os.fspath(path)
     if not path.endswith(".onnx"):
-        raise ValueError(f"Invalid value for `path`: expected a file name ending in .onnx. "
-                         f"Received: path={path!r}. Use e.g. 'model.onnx'.")
+        raise ValueError(
+            f"Invalid value for `path`: expected a file name ending in .onnx. "
+            f"Received: path={path!r}. Use e.g. 'model.onnx'."
+        )
     opset = DEFAULT_OPSET if opset is None else int(opset)
     exported = with_noise_input(model) if monte_carlo else model
     with atomic_path(path, suffix=".onnx", overwrite=overwrite) as temporary, noise_free():
-        exported.export(temporary, format="onnx", opset_version=opset, verbose=False,
-                        input_signature=input_signature(exported))
+        exported.export(
+            temporary,
+            format="onnx",
+            opset_version=opset,
+            verbose=False,
+            input_signature=input_signature(exported),
+        )
         _annotate(temporary, opset, monte_carlo)
         worst, sizes = verify_export(exported, temporary, check_inputs, atol)
     return ExportReport(os.path.abspath(path), "onnx", worst, sizes, monte_carlo)

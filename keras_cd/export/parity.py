@@ -18,12 +18,16 @@ def latest_version(path):
     """`path/<N>` for the largest N of a TF-Serving layout, else `path`."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    versions = [int(n) for n in os.listdir(path) if n.isdigit()
-                and os.path.isfile(os.path.join(path, n, "saved_model.pb"))]
+    versions = [
+        int(n)
+        for n in os.listdir(path)
+        if n.isdigit() and os.path.isfile(os.path.join(path, n, "saved_model.pb"))
+    ]
     if not versions:
         raise FileNotFoundError(
             f"No SavedModel in {path!r}: expected saved_model.pb there or in "
-            "numbered version folders. Export with keras_cd.export.to_saved_model.")
+            "numbered version folders. Export with keras_cd.export.to_saved_model."
+        )
     return os.path.join(path, str(max(versions)))
 
 
@@ -44,8 +48,10 @@ def run_saved_model(path, inputs, names):
     signature = tf.saved_model.load(latest_version(os.fspath(path))).signatures["serving_default"]
     accepted = sorted(signature.structured_input_signature[1])
     if sorted(names) != accepted:
-        raise ParityError(f"The SavedModel at {path!r} takes inputs {accepted}; "
-                          f"the Keras model takes {sorted(names)}.")
+        raise ParityError(
+            f"The SavedModel at {path!r} takes inputs {accepted}; "
+            f"the Keras model takes {sorted(names)}."
+        )
     outputs = signature(**{n: tf.constant(v) for n, v in zip(names, inputs)})
     return [outputs[k].numpy() for k in sorted(outputs, key=_output_order)]
 
@@ -59,28 +65,37 @@ def check_parity(model, path, inputs, atol=1e-5):
     all outputs; raises `ParityError` with the figures when it exceeds `atol`.
     """
     inputs = [np.asarray(x) for x in as_list(inputs)]
-    expected = [np.asarray(y) for y in as_list(model(inputs[0] if len(inputs) == 1 else inputs,
-                                                     training=False))]
+    expected = [
+        np.asarray(y)
+        for y in as_list(model(inputs[0] if len(inputs) == 1 else inputs, training=False))
+    ]
     path = os.fspath(path)
     if path.endswith(".onnx"):
         actual = run_onnx(path, inputs)
     else:
         actual = run_saved_model(path, inputs, [t.name for t in model.inputs])
     if len(actual) != len(expected):
-        raise ParityError(f"The export at {path!r} has {len(actual)} outputs; "
-                          f"the Keras model has {len(expected)}.")
+        raise ParityError(
+            f"The export at {path!r} has {len(actual)} outputs; "
+            f"the Keras model has {len(expected)}."
+        )
     worst = 0.0
     for want, got in zip(expected, actual):
         if want.shape != got.shape:
-            raise ParityError(f"The export at {path!r} returned shape {got.shape}; "
-                              f"the Keras model returns {want.shape}.")
-        worst = max(worst, float(np.max(np.abs(want.astype("float64") - got))) if want.size else 0.0)
+            raise ParityError(
+                f"The export at {path!r} returned shape {got.shape}; "
+                f"the Keras model returns {want.shape}."
+            )
+        worst = max(
+            worst, float(np.max(np.abs(want.astype("float64") - got))) if want.size else 0.0
+        )
     if not worst <= atol:
         raise ParityError(
             f"The export at {path!r} differs from the Keras model by {worst:.3g} "
             f"(max absolute difference; tolerance atol={atol:g}) on inputs of batch "
             f"size {len(inputs[0])}. Do not serve it; check for layers whose "
-            "inference differs from training, or raise atol if the gap is understood.")
+            "inference differs from training, or raise atol if the gap is understood."
+        )
     return worst
 
 
@@ -99,6 +114,7 @@ def verify_export(model, path, check_inputs, atol):
     sizes; returns (largest difference, batch sizes checked)."""
     batches = check_inputs or [example_inputs(model, b, seed=b) for b in CHECK_BATCH_SIZES]
     worst = max(check_parity(model, path, inputs, atol=atol) for inputs in batches)
-    sizes = tuple(len(inputs[0] if isinstance(inputs, (list, tuple)) else inputs)
-                  for inputs in batches)
+    sizes = tuple(
+        len(inputs[0] if isinstance(inputs, (list, tuple)) else inputs) for inputs in batches
+    )
     return worst, sizes

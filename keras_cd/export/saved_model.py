@@ -17,8 +17,9 @@ def next_version(path):
     return 1 + max([int(name) for name in os.listdir(path) if name.isdigit()], default=0)
 
 
-def to_saved_model(model, path, version=None, overwrite=False, monte_carlo=False,
-                   check_inputs=None, atol=1e-5):
+def to_saved_model(
+    model, path, version=None, overwrite=False, monte_carlo=False, check_inputs=None, atol=1e-5
+):
     """Exports `model` as a SavedModel in TensorFlow Serving's layout.
 
     Writes `path/<version>/` with a `serving_default` signature whose batch
@@ -45,11 +46,17 @@ def to_saved_model(model, path, version=None, overwrite=False, monte_carlo=False
     path = os.fspath(path)
     if version is None:
         version = next_version(path)
-    version = _validation.positive_int("version", version, "Use version=None for the next free one.")
+    version = _validation.positive_int(
+        "version", version, "Use version=None for the next free one."
+    )
     exported = with_noise_input(model) if monte_carlo else model
     target = os.path.join(path, str(version))
     with atomic_path(target, overwrite=overwrite) as temporary, noise_free():
-        exported.export(temporary, format="tf_saved_model", verbose=False,
-                        input_signature=input_signature(exported))
+        exported.export(
+            temporary,
+            format="tf_saved_model",
+            verbose=False,
+            input_signature=input_signature(exported),
+        )
         worst, sizes = verify_export(exported, temporary, check_inputs, atol)
     return ExportReport(os.path.abspath(target), "saved_model", worst, sizes, monte_carlo)

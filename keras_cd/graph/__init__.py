@@ -8,8 +8,19 @@ receivers[e] = i of weights[e] * u[senders[e]].
 """
 
 from keras_cd.graph.knn import gaussian_knn_graph
-from keras_cd.graph.laplacian import (NORMALIZATIONS, gershgorin_bound, is_symmetric,
-                                      largest_eigenvalue, laplacian)
+from keras_cd.graph.laplacian import (
+    NORMALIZATIONS,
+    gershgorin_bound,
+    is_symmetric,
+    laplacian,
+    largest_eigenvalue,
+)
 
-__all__ = ["NORMALIZATIONS", "gaussian_knn_graph", "gershgorin_bound", "is_symmetric", "laplacian",
-           "largest_eigenvalue"]
+__all__ = [
+    "NORMALIZATIONS",
+    "gaussian_knn_graph",
+    "gershgorin_bound",
+    "is_symmetric",
+    "laplacian",
+    "largest_eigenvalue",
+]

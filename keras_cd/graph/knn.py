@@ -11,19 +11,22 @@ EPSILON = 1e-12
 
 def check_neighbors(num_neighbors, bandwidth_neighbor):
     num_neighbors = _validation.positive_int("num_neighbors", num_neighbors, "Use e.g. 8.")
-    bandwidth_neighbor = _validation.positive_int("bandwidth_neighbor", bandwidth_neighbor, "Use e.g. 4.")
+    bandwidth_neighbor = _validation.positive_int(
+        "bandwidth_neighbor", bandwidth_neighbor, "Use e.g. 4."
+    )
     if bandwidth_neighbor > num_neighbors:
         raise ValueError(
             "Invalid value for `bandwidth_neighbor`: expected at most num_neighbors "
             f"({num_neighbors}), since the bandwidth is the distance to that neighbour. "
-            f"Received: bandwidth_neighbor={bandwidth_neighbor}. Use e.g. num_neighbors // 2.")
+            f"Received: bandwidth_neighbor={bandwidth_neighbor}. Use e.g. num_neighbors // 2."
+        )
     return num_neighbors, bandwidth_neighbor
 
 
 def gaussian_weights_laplacian(rows, cols, distances, bandwidths, size):
     """L = diag(rowsum S) - S for S the symmetrised, symmetrically normalised
     Gaussian weights w_ij = exp(-(d_ij / bandwidth_i)^2) on the given pairs."""
-    weights = np.exp(-(distances / np.maximum(bandwidths[rows], EPSILON)) ** 2)
+    weights = np.exp(-((distances / np.maximum(bandwidths[rows], EPSILON)) ** 2))
     matrix = sp.csr_matrix((weights, (rows, cols)), shape=(size, size))
     degrees = np.asarray(matrix.sum(axis=1)).ravel()
     scale = sp.diags(np.where(degrees > 0, 1.0 / np.sqrt(np.maximum(degrees, EPSILON)), 0.0))
@@ -32,8 +35,14 @@ def gaussian_weights_laplacian(rows, cols, distances, bandwidths, size):
     return sp.diags(np.asarray(symmetric.sum(axis=1)).ravel()) - symmetric
 
 
-def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="edges", n_jobs=None,
-                       working_memory_mb=128):
+def gaussian_knn_graph(
+    points,
+    num_neighbors=8,
+    bandwidth_neighbor=4,
+    format="edges",
+    n_jobs=None,
+    working_memory_mb=128,
+):
     """The Laplacian of a Gaussian kNN graph over `points`, built without an N x N matrix.
 
     Same graph as `keras_cd.GaussianKernelGraph` (which builds it in-batch,
@@ -61,8 +70,10 @@ def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="ed
     num_neighbors, bandwidth_neighbor = check_neighbors(num_neighbors, bandwidth_neighbor)
     points = np.asarray(points, dtype=np.float32)
     if points.ndim != 2 or len(points) < 2:
-        raise ValueError(f"Invalid value for `points`: expected an (N, D) array with N >= 2. "
-                         f"Received: shape {points.shape}. Flatten each point to a vector.")
+        raise ValueError(
+            f"Invalid value for `points`: expected an (N, D) array with N >= 2. "
+            f"Received: shape {points.shape}. Flatten each point to a vector."
+        )
     k = min(num_neighbors, len(points) - 1)
     search = NearestNeighbors(n_neighbors=k + 1, n_jobs=n_jobs).fit(points)
     with sklearn.config_context(working_memory=working_memory_mb):  # bounds the distance chunks
@@ -78,6 +89,11 @@ def gaussian_knn_graph(points, num_neighbors=8, bandwidth_neighbor=4, format="ed
     distances, indices = distances[keep].reshape(-1, k), indices[keep].reshape(-1, k)
     bandwidths = distances[:, min(bandwidth_neighbor, k) - 1]
     rows = np.repeat(np.arange(len(points)), k)
-    matrix = gaussian_weights_laplacian(rows, indices.ravel(), distances.ravel().astype(np.float64),
-                                        bandwidths.astype(np.float64), len(points))
+    matrix = gaussian_weights_laplacian(
+        rows,
+        indices.ravel(),
+        distances.ravel().astype(np.float64),
+        bandwidths.astype(np.float64),
+        len(points),
+    )
     return _to_format(matrix, format)

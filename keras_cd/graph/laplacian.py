@@ -13,11 +13,15 @@ def _as_csr(adjacency):
     else:
         matrix = sp.csr_matrix(np.asarray(adjacency, dtype=np.float64))
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"Invalid value for `adjacency`: expected a square (N, N) matrix. "
-                         f"Received: shape {matrix.shape}. Pass the graph's adjacency matrix.")
+        raise ValueError(
+            f"Invalid value for `adjacency`: expected a square (N, N) matrix. "
+            f"Received: shape {matrix.shape}. Pass the graph's adjacency matrix."
+        )
     if matrix.nnz and (not np.all(np.isfinite(matrix.data)) or matrix.data.min() < 0):
-        raise ValueError("Invalid value for `adjacency`: expected finite non-negative edge "
-                         "weights. Received: negative or non-finite entries. Use |weights|.")
+        raise ValueError(
+            "Invalid value for `adjacency`: expected finite non-negative edge "
+            "weights. Received: negative or non-finite entries. Use |weights|."
+        )
     return matrix
 
 
@@ -36,8 +40,11 @@ def _to_format(matrix, format):
         return matrix.toarray().astype(np.float32)
     matrix.sum_duplicates()
     order = np.lexsort((matrix.col, matrix.row))  # sorted by receiver
-    return (matrix.col[order].astype(np.int32), matrix.row[order].astype(np.int32),
-            matrix.data[order].astype(np.float32))
+    return (
+        matrix.col[order].astype(np.int32),
+        matrix.row[order].astype(np.int32),
+        matrix.data[order].astype(np.float32),
+    )
 
 
 def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
@@ -72,11 +79,15 @@ def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
     [[1.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 1.0]]
     """
     if normalization not in NORMALIZATIONS:
-        raise ValueError(f"Invalid value for `normalization`: expected one of {list(NORMALIZATIONS)}. "
-                         f"Received: normalization={normalization!r}. Use 'coin' for the paper's.")
+        raise ValueError(
+            f"Invalid value for `normalization`: expected one of {list(NORMALIZATIONS)}. "
+            f"Received: normalization={normalization!r}. Use 'coin' for the paper's."
+        )
     if format not in FORMATS:
-        raise ValueError(f"Invalid value for `format`: expected one of {list(FORMATS)}. "
-                         f"Received: format={format!r}. Use 'edges' for large sparse graphs.")
+        raise ValueError(
+            f"Invalid value for `format`: expected one of {list(FORMATS)}. "
+            f"Received: format={format!r}. Use 'edges' for large sparse graphs."
+        )
     matrix = _as_csr(adjacency)
     size = matrix.shape[0]
     identity = sp.identity(size, format="csr")
@@ -102,8 +113,11 @@ def _as_scipy(matrix):
         senders, receivers, weights = (np.asarray(a) for a in matrix)
         size = int(max(senders.max(initial=-1), receivers.max(initial=-1))) + 1
         return sp.csr_matrix((weights.astype(np.float64), (receivers, senders)), shape=(size, size))
-    return sp.csr_matrix(matrix, dtype=np.float64) if sp.issparse(matrix) else \
-        sp.csr_matrix(np.asarray(matrix, dtype=np.float64))
+    return (
+        sp.csr_matrix(matrix, dtype=np.float64)
+        if sp.issparse(matrix)
+        else sp.csr_matrix(np.asarray(matrix, dtype=np.float64))
+    )
 
 
 def gershgorin_bound(matrix):
@@ -126,12 +140,18 @@ def largest_eigenvalue(matrix, tolerance=1e-6):
     matrix = _as_scipy(matrix)
     symmetric = abs(matrix - matrix.T).max() <= 1e-9 if matrix.nnz else True
     if matrix.shape[0] <= 64:
-        values = np.linalg.eigvalsh(matrix.toarray()) if symmetric else np.linalg.eigvals(matrix.toarray()).real
+        values = (
+            np.linalg.eigvalsh(matrix.toarray())
+            if symmetric
+            else np.linalg.eigvals(matrix.toarray()).real
+        )
         return float(values.max())
     from scipy.sparse.linalg import eigs, eigsh
 
     if not symmetric:  # "random_walk": real spectrum, similar to "symmetric"
-        return float(eigs(matrix, k=1, which="LR", tol=tolerance, return_eigenvectors=False)[0].real)
+        return float(
+            eigs(matrix, k=1, which="LR", tol=tolerance, return_eigenvectors=False)[0].real
+        )
     return float(eigsh(matrix, k=1, which="LA", tol=tolerance, return_eigenvectors=False)[0])
 
 

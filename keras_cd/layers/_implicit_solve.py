@@ -80,12 +80,20 @@ def implicit_step(rhs, coefficient, laplacian, iterations):
         values = [ops.cast(weights, dtype)]
 
         def apply(v, weights):
-            return ops.segment_sum(ops.expand_dims(weights, -1) * ops.take(v, senders, axis=0),
-                                   receivers, num_segments=num_nodes)
+            return ops.segment_sum(
+                ops.expand_dims(weights, -1) * ops.take(v, senders, axis=0),
+                receivers,
+                num_segments=num_nodes,
+            )
 
         def value_gradients(adjoint, solution, c):
-            return [-c * ops.sum(ops.take(adjoint, receivers, axis=0)
-                                 * ops.take(solution, senders, axis=0), axis=1)]
+            return [
+                -c
+                * ops.sum(
+                    ops.take(adjoint, receivers, axis=0) * ops.take(solution, senders, axis=0),
+                    axis=1,
+                )
+            ]
     elif is_sparse(laplacian):
         matrix, values = ops.cast(laplacian, dtype), []
 

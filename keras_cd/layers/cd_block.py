@@ -39,6 +39,9 @@ class CDBlock(keras.layers.Layer):
         mode: `"additive"` or `"relative"` noise, see `DiffusionNoise`.
             Defaults to `"additive"`.
         seed: int or None, seed of the diffusion noise. Defaults to `None`.
+        kernel_regularizer: regularizer of the convolution kernels (e.g.
+            `keras.regularizers.L2(5e-5)`: He et al.'s weight decay 1e-4).
+            Defaults to `None`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -60,8 +63,17 @@ class CDBlock(keras.layers.Layer):
     (2, 8, 8, 32)
     """
 
-    def __init__(self, filters, strides=1, dt=1.0, sigma=0.1,
-                 mode="additive", seed=None, **kwargs):
+    def __init__(
+        self,
+        filters,
+        strides=1,
+        dt=1.0,
+        sigma=0.1,
+        mode="additive",
+        seed=None,
+        kernel_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = _validation.positive_int(
             "filters", filters, "Use the number of output channels, e.g. 16."
@@ -69,9 +81,7 @@ class CDBlock(keras.layers.Layer):
         self.strides = _validation.positive_int(
             "strides", strides, "Use strides=1 (same size) or 2 (downsample)."
         )
-        self.dt = _validation.non_negative_float(
-            "dt", dt, "Use a step size dt >= 0, e.g. dt=1.0."
-        )
+        self.dt = _validation.non_negative_float("dt", dt, "Use a step size dt >= 0, e.g. dt=1.0.")
         self.sigma = _validation.non_negative_float(
             "sigma", sigma, "Use sigma >= 0 (sigma=0 is a plain ResNet block)."
         )
@@ -79,22 +89,30 @@ class CDBlock(keras.layers.Layer):
             "mode", mode, MODES, 'Use mode="additive" or mode="relative".'
         )
         self.seed = _validation.optional_seed("seed", seed)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def _conv(self, kernel_size, strides, name):
         return keras.layers.Conv2D(
-            self.filters, kernel_size, strides=strides, padding="same",
-            use_bias=False, kernel_initializer="he_normal", name=name,
+            self.filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=self.kernel_regularizer,
+            name=name,
             dtype=self.dtype_policy,
         )
 
     def _batch_norm(self, name):
-        return keras.layers.BatchNormalization(
-            name=name, dtype=self.dtype_policy
-        )
+        return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         _validation.input_rank(
-            self, input_shape, 4, "rank 4 (batch, height, width, channels)",
+            self,
+            input_shape,
+            4,
+            "rank 4 (batch, height, width, channels)",
             "Reshape images to (batch, height, width, channels); use "
             "`keras_cd.DenseCDBlock` for feature vectors.",
         )
@@ -121,8 +139,12 @@ class CDBlock(keras.layers.Layer):
         else:
             self.projection = None
         self.diffusion = DiffusionNoise(
-            self.sigma, dt=self.dt, mode=self.mode, seed=self.seed,
-            name="diffusion", dtype=self.dtype_policy,
+            self.sigma,
+            dt=self.dt,
+            mode=self.mode,
+            seed=self.seed,
+            name="diffusion",
+            dtype=self.dtype_policy,
         )
         self.diffusion.build(mid_shape)
 
@@ -149,7 +171,14 @@ class CDBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"filters": self.filters, "strides": self.strides, "dt": self.dt,
-             "sigma": self.sigma, "mode": self.mode, "seed": self.seed}
+            {
+                "filters": self.filters,
+                "strides": self.strides,
+                "dt": self.dt,
+                "sigma": self.sigma,
+                "mode": self.mode,
+                "seed": self.seed,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
         )
         return config

@@ -34,6 +34,7 @@ class DenseCDBlock(keras.layers.Layer):
         mode: `"additive"` or `"relative"` noise, see `DiffusionNoise`.
             Defaults to `"additive"`.
         seed: int or None, seed of the diffusion noise. Defaults to `None`.
+        kernel_regularizer: regularizer of the dense kernels. Defaults to `None`.
         **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -55,15 +56,22 @@ class DenseCDBlock(keras.layers.Layer):
     (4, 8)
     """
 
-    def __init__(self, units, dt=1.0, sigma=0.1, activation="relu",
-                 mode="additive", seed=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        dt=1.0,
+        sigma=0.1,
+        activation="relu",
+        mode="additive",
+        seed=None,
+        kernel_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = _validation.positive_int(
             "units", units, "Use the width of the block, e.g. 64."
         )
-        self.dt = _validation.non_negative_float(
-            "dt", dt, "Use a step size dt >= 0, e.g. dt=1.0."
-        )
+        self.dt = _validation.non_negative_float("dt", dt, "Use a step size dt >= 0, e.g. dt=1.0.")
         self.sigma = _validation.non_negative_float(
             "sigma", sigma, "Use sigma >= 0 (sigma=0 turns diffusion off)."
         )
@@ -72,17 +80,26 @@ class DenseCDBlock(keras.layers.Layer):
             "mode", mode, MODES, 'Use mode="additive" or mode="relative".'
         )
         self.seed = _validation.optional_seed("seed", seed)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
 
     def _dense(self, name, use_bias=True, activation=None):
         return keras.layers.Dense(
-            self.units, activation=activation, use_bias=use_bias, name=name,
+            self.units,
+            activation=activation,
+            use_bias=use_bias,
+            kernel_regularizer=self.kernel_regularizer,
+            name=name,
             dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):
         _validation.input_rank(
-            self, input_shape, 2, "rank 2 (batch, features)",
-            "Flatten the input to (batch, features); use `keras_cd.CDBlock` for images.")
+            self,
+            input_shape,
+            2,
+            "rank 2 (batch, features)",
+            "Flatten the input to (batch, features); use `keras_cd.CDBlock` for images.",
+        )
         if input_shape[-1] is None:
             raise ValueError(
                 f"Invalid input shape for `{type(self).__name__}` (name={self.name!r}): "
@@ -101,8 +118,12 @@ class DenseCDBlock(keras.layers.Layer):
         else:
             self.projection = None
         self.diffusion = DiffusionNoise(
-            self.sigma, dt=self.dt, mode=self.mode, seed=self.seed,
-            name="diffusion", dtype=self.dtype_policy,
+            self.sigma,
+            dt=self.dt,
+            mode=self.mode,
+            seed=self.seed,
+            name="diffusion",
+            dtype=self.dtype_policy,
         )
         self.diffusion.build(hidden_shape)
 
@@ -118,8 +139,14 @@ class DenseCDBlock(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"units": self.units, "dt": self.dt, "sigma": self.sigma,
-             "activation": keras.activations.serialize(self.activation),
-             "mode": self.mode, "seed": self.seed}
+            {
+                "units": self.units,
+                "dt": self.dt,
+                "sigma": self.sigma,
+                "activation": keras.activations.serialize(self.activation),
+                "mode": self.mode,
+                "seed": self.seed,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+            }
         )
         return config

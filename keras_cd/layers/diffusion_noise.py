@@ -77,11 +77,11 @@ class DiffusionNoise(keras.layers.Layer):
         self.sigma = _validation.non_negative_float(
             "sigma", sigma, "Use sigma >= 0 (sigma=0 turns diffusion off)."
         )
-        self.dt = _validation.non_negative_float(
-            "dt", dt, "Use a step size dt >= 0, e.g. dt=1.0."
-        )
+        self.dt = _validation.non_negative_float("dt", dt, "Use a step size dt >= 0, e.g. dt=1.0.")
         self.mode = _validation.one_of(
-            "mode", mode, MODES,
+            "mode",
+            mode,
+            MODES,
             'Use mode="additive" (fixed scale) or mode="relative" (scaled '
             "by each sample's standard deviation).",
         )
@@ -98,7 +98,9 @@ class DiffusionNoise(keras.layers.Layer):
     def build(self, input_shape):
         if self.mode == "relative":
             _validation.input_rank(
-                self, input_shape, range(2, 10**6),
+                self,
+                input_shape,
+                range(2, 10**6),
                 'rank >= 2 (batch, features...) for mode="relative"',
                 'Add a batch axis, or use mode="absolute" for unbatched inputs.',
             )
@@ -106,8 +108,14 @@ class DiffusionNoise(keras.layers.Layer):
     def call(self, inputs, training=None, monte_carlo=None):
         if self.noise_stddev == 0:
             return inputs
-        return _noise.perturb(inputs, self._noise_scale, self.seed_generator, self.switch,
-                              training=training, monte_carlo=monte_carlo)
+        return _noise.perturb(
+            inputs,
+            self._noise_scale,
+            self.seed_generator,
+            self.switch,
+            training=training,
+            monte_carlo=monte_carlo,
+        )
 
     def _noise_scale(self, inputs):
         """The noise's standard deviation: sigma sqrt(dt), times each sample's std if relative."""
@@ -124,8 +132,5 @@ class DiffusionNoise(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"sigma": self.sigma, "dt": self.dt, "mode": self.mode,
-             "seed": self.seed}
-        )
+        config.update({"sigma": self.sigma, "dt": self.dt, "mode": self.mode, "seed": self.seed})
         return config

@@ -48,13 +48,21 @@ class GaussianKernelGraph(keras.layers.Layer):
 
     def __init__(self, num_neighbors=8, bandwidth_neighbor=4, format="edges", **kwargs):
         super().__init__(**kwargs)
-        self.num_neighbors, self.bandwidth_neighbor = check_neighbors(num_neighbors, bandwidth_neighbor)
-        self.format = _validation.one_of("format", format, FORMATS,
-                                         'Use format="edges" or format="dense".')
+        self.num_neighbors, self.bandwidth_neighbor = check_neighbors(
+            num_neighbors, bandwidth_neighbor
+        )
+        self.format = _validation.one_of(
+            "format", format, FORMATS, 'Use format="edges" or format="dense".'
+        )
 
     def build(self, input_shape):
-        _validation.input_rank(self, input_shape, 2, "rank 2 (batch, features)",
-                               "Flatten each point to a feature vector first.")
+        _validation.input_rank(
+            self,
+            input_shape,
+            2,
+            "rank 2 (batch, features)",
+            "Flatten each point to a feature vector first.",
+        )
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
@@ -73,7 +81,12 @@ class GaussianKernelGraph(keras.layers.Layer):
         rows = ops.reshape(ops.repeat(ops.arange(size)[:, None], k, axis=1), (-1,))
         cols = ops.reshape(neighbors, (-1,))
         inverse_root = 1.0 / ops.sqrt(ops.maximum(degrees, EPSILON))
-        half = 0.5 * ops.reshape(weights, (-1,)) * ops.take(inverse_root, rows) * ops.take(inverse_root, cols)
+        half = (
+            0.5
+            * ops.reshape(weights, (-1,))
+            * ops.take(inverse_root, rows)
+            * ops.take(inverse_root, cols)
+        )
         receivers = ops.concatenate([rows, cols])
         senders = ops.concatenate([cols, rows])
         values = ops.concatenate([half, half])
@@ -90,8 +103,11 @@ class GaussianKernelGraph(keras.layers.Layer):
     def compute_output_spec(self, inputs):
         if self.format == "dense":
             return keras.KerasTensor((inputs.shape[0], inputs.shape[0]), dtype=self.compute_dtype)
-        return (keras.KerasTensor((None,), dtype="int32"), keras.KerasTensor((None,), dtype="int32"),
-                keras.KerasTensor((None,), dtype=self.compute_dtype))
+        return (
+            keras.KerasTensor((None,), dtype="int32"),
+            keras.KerasTensor((None,), dtype="int32"),
+            keras.KerasTensor((None,), dtype=self.compute_dtype),
+        )
 
     def compute_output_shape(self, input_shape):
         if self.format == "dense":
@@ -100,6 +116,11 @@ class GaussianKernelGraph(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_neighbors": self.num_neighbors,
-                       "bandwidth_neighbor": self.bandwidth_neighbor, "format": self.format})
+        config.update(
+            {
+                "num_neighbors": self.num_neighbors,
+                "bandwidth_neighbor": self.bandwidth_neighbor,
+                "format": self.format,
+            }
+        )
         return config

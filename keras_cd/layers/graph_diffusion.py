@@ -90,21 +90,40 @@ class GraphDiffusion(keras.layers.Layer):
     [1.0, 1.0, 1.0]
     """
 
-    def __init__(self, num_steps, sigma2, trainable_sigma2=False, scheme="explicit",
-                 lambda_max=None, solver_iterations=10, **kwargs):
+    def __init__(
+        self,
+        num_steps,
+        sigma2,
+        trainable_sigma2=False,
+        scheme="explicit",
+        lambda_max=None,
+        solver_iterations=10,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_steps = _validation.non_negative_int(
-            "num_steps", num_steps, "Use e.g. num_steps=20 (0 turns diffusion off).")
+            "num_steps", num_steps, "Use e.g. num_steps=20 (0 turns diffusion off)."
+        )
         self.sigma2 = _validation.non_negative_float(
-            "sigma2", sigma2, "Use a diffusion step sigma2 >= 0, e.g. 0.1.")
+            "sigma2", sigma2, "Use a diffusion step sigma2 >= 0, e.g. 0.1."
+        )
         self.trainable_sigma2 = _validation.boolean("trainable_sigma2", trainable_sigma2)
         self.scheme = _validation.one_of(
-            "scheme", scheme, SCHEMES,
-            'Use scheme="explicit" (the paper) or "implicit" (unconditionally stable).')
-        self.lambda_max = None if lambda_max is None else _validation.non_negative_float(
-            "lambda_max", lambda_max, "Use keras_cd.graph.largest_eigenvalue(L), or None.")
+            "scheme",
+            scheme,
+            SCHEMES,
+            'Use scheme="explicit" (the paper) or "implicit" (unconditionally stable).',
+        )
+        self.lambda_max = (
+            None
+            if lambda_max is None
+            else _validation.non_negative_float(
+                "lambda_max", lambda_max, "Use keras_cd.graph.largest_eigenvalue(L), or None."
+            )
+        )
         self.solver_iterations = _validation.positive_int(
-            "solver_iterations", solver_iterations, "Use e.g. 30.")
+            "solver_iterations", solver_iterations, "Use e.g. 30."
+        )
         self._estimated_lambda_max = None  # from the first concrete Laplacian, when not given
         self._checked_graph = None
         self._warn_if_unstable(self.lambda_max, stacklevel=3)
@@ -122,15 +141,20 @@ class GraphDiffusion(keras.layers.Layer):
         product = self.sigma2 * lambda_max
         if product > 2:
             growth = abs(1 - product) ** self.num_steps
-            learned = (" A learned sigma2 is kept at or below that limit from the first "
-                       "training step on." if self.trainable_sigma2 else "")
+            learned = (
+                " A learned sigma2 is kept at or below that limit from the first training step on."
+                if self.trainable_sigma2
+                else ""
+            )
             warnings.warn(
                 f"Unstable explicit diffusion in `{self.name}`: sigma2 * lambda_max = "
                 f"{self.sigma2:g} * {lambda_max:.4g} = {product:.4g} > 2, so the "
                 f"top eigenmode grows by |1 - {product:.4g}| per step ({growth:.3g}x over "
                 f"{self.num_steps} steps). Use sigma2 <= {2 / lambda_max:.4g} with more "
                 f'steps for the same diffusion time, or scheme="implicit".{learned}',
-                UserWarning, stacklevel=stacklevel)
+                UserWarning,
+                stacklevel=stacklevel,
+            )
 
     def _check_graph(self, laplacian):
         """Checks a concrete (eager or numpy) Laplacian once: symmetry for the
@@ -139,7 +163,11 @@ class GraphDiffusion(keras.layers.Layer):
         read and are not checked: pass `lambda_max` for those."""
         needs_symmetry = self.scheme == "implicit"
         needs_spectrum = self.scheme == "explicit" and self.lambda_max is None
-        if not self.num_steps or not (needs_symmetry or needs_spectrum) or _graph.is_sparse(laplacian):
+        if (
+            not self.num_steps
+            or not (needs_symmetry or needs_spectrum)
+            or _graph.is_sparse(laplacian)
+        ):
             return
         arrays = _concrete(laplacian)
         if arrays is None:
@@ -171,9 +199,10 @@ class GraphDiffusion(keras.layers.Layer):
             raise ValueError(
                 f"Invalid value for `laplacian` in {where}: the implicit scheme's "
                 "conjugate-gradient solver needs a symmetric Laplacian. Received: a "
-                "non-symmetric one (e.g. normalization=\"random_walk\", or a directed graph). "
+                'non-symmetric one (e.g. normalization="random_walk", or a directed graph). '
                 'Use a symmetric normalization ("coin", "symmetric" or "none"), symmetrise the '
-                'graph ((A + A^T) / 2), or use scheme="explicit".')
+                'graph ((A + A^T) / 2), or use scheme="explicit".'
+            )
 
     def _constrain_sigma2(self, value):
         """Keeps a learned sigma2 in [0, 2 / lambda_max] (explicit scheme, lambda_max known)."""
@@ -181,13 +210,21 @@ class GraphDiffusion(keras.layers.Layer):
         return ops.maximum(value, 0) if limit is None else ops.clip(value, 0, limit)
 
     def build(self, inputs_shape, laplacian_shape=None):
-        _validation.input_rank(self, inputs_shape, 2, "rank 2 (nodes, channels)",
-                               "Pass one row per graph node, e.g. u[:, None] for one channel.")
+        _validation.input_rank(
+            self,
+            inputs_shape,
+            2,
+            "rank 2 (nodes, channels)",
+            "Pass one row per graph node, e.g. u[:, None] for one channel.",
+        )
         if self.trainable_sigma2:
             self.sigma2_weight = self.add_weight(
-                name="sigma2", shape=(), trainable=True,
+                name="sigma2",
+                shape=(),
+                trainable=True,
                 initializer=self._initial_sigma2,
-                constraint=self._constrain_sigma2)
+                constraint=self._constrain_sigma2,
+            )
 
     def _step_size(self, dtype):
         if self.trainable_sigma2:
@@ -232,17 +269,26 @@ class GraphDiffusion(keras.layers.Layer):
         nodes = ops.arange(num_nodes, dtype="int32")
         senders = ops.concatenate([ops.cast(senders, "int32"), nodes])
         receivers = ops.concatenate([ops.cast(receivers, "int32"), nodes])
-        coefficients = ops.expand_dims(ops.concatenate(
-            [c * ops.cast(weights, dtype), ops.ones_like(nodes, dtype=dtype)]), -1)
-        return lambda v: ops.segment_sum(coefficients * ops.take(v, senders, axis=0),
-                                         receivers, num_segments=num_nodes)
+        coefficients = ops.expand_dims(
+            ops.concatenate([c * ops.cast(weights, dtype), ops.ones_like(nodes, dtype=dtype)]), -1
+        )
+        return lambda v: ops.segment_sum(
+            coefficients * ops.take(v, senders, axis=0), receivers, num_segments=num_nodes
+        )
 
     def compute_output_shape(self, inputs_shape, laplacian_shape=None):
         return inputs_shape
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_steps": self.num_steps, "sigma2": self.sigma2,
-                       "trainable_sigma2": self.trainable_sigma2, "scheme": self.scheme,
-                       "lambda_max": self.lambda_max, "solver_iterations": self.solver_iterations})
+        config.update(
+            {
+                "num_steps": self.num_steps,
+                "sigma2": self.sigma2,
+                "trainable_sigma2": self.trainable_sigma2,
+                "scheme": self.scheme,
+                "lambda_max": self.lambda_max,
+                "solver_iterations": self.solver_iterations,
+            }
+        )
         return config

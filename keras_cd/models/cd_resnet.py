@@ -5,8 +5,17 @@ from keras_cd.layers.cd_block import CDBlock
 from keras_cd.layers.diffusion_noise import MODES
 
 
-def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
-              input_shape=(32, 32, 3), seed=None, name=None):
+def cd_resnet(
+    depth=20,
+    num_classes=10,
+    sigma=0.1,
+    dt=1.0,
+    mode="additive",
+    input_shape=(32, 32, 3),
+    seed=None,
+    weight_decay=0.0,
+    name=None,
+):
     """The CIFAR ResNet family of He et al. built from `keras_cd.CDBlock`s.
 
     A 3x3 convolution with 16 filters, three stages of n = (depth - 2) / 6
@@ -30,6 +39,11 @@ def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
         depth: int, 6n + 2 (20, 32, 44, 56, 110, ...). Defaults to `20`.
         num_classes: int >= 2, number of classes. Defaults to `10`.
         sigma: float >= 0, diffusion coefficient of every block.
+        weight_decay: float >= 0, coupled L2 weight decay on every kernel
+            (convolutions and the classifier, not BatchNorm), as in He et
+            al.: the gradient gains `weight_decay * w` (an L2 regularizer of
+            factor `weight_decay / 2`, in `model.losses`). He et al. use
+            1e-4. Defaults to `0.0`.
             Defaults to `0.1`.
         dt: float >= 0, step size of every block. Defaults to `1.0`.
         mode: `"additive"` or `"relative"` noise. Defaults to `"additive"`.
@@ -49,14 +63,20 @@ def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
     0.27
     """
     depth_fix = "Use depth=20 for ResNet-20."
-    depth = _validation.integer("depth", depth, depth_fix, minimum=8,
-                                expected="6n + 2 with n >= 1 (20, 32, 44, 56, 110)")
+    depth = _validation.integer(
+        "depth", depth, depth_fix, minimum=8, expected="6n + 2 with n >= 1 (20, 32, 44, 56, 110)"
+    )
     if (depth - 2) % 6:
         _validation.invalid("depth", "6n + 2 with n >= 1 (20, 32, 44, 56, 110)", depth, depth_fix)
     num_classes = _validation.integer(
-        "num_classes", num_classes, "Use the number of classes, e.g. 10.", minimum=2)
+        "num_classes", num_classes, "Use the number of classes, e.g. 10.", minimum=2
+    )
     _validation.one_of("mode", mode, MODES, 'Use mode="additive" or mode="relative".')
     seed = _validation.optional_seed("seed", seed)
+    weight_decay = _validation.non_negative_float(
+        "weight_decay", weight_decay, "Use e.g. weight_decay=1e-4 (He et al.), or 0."
+    )
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     if len(tuple(input_shape)) != 3:
         raise ValueError(
             "Invalid value for `input_shape`: expected (height, width, "
@@ -65,15 +85,27 @@ def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
         )
     blocks_per_stage = (depth - 2) // 6
     inputs = keras.Input(tuple(input_shape), name="images")
-    x = keras.layers.Conv2D(16, 3, padding="same", use_bias=False,
-                            kernel_initializer="he_normal", name="stem")(inputs)
+    x = keras.layers.Conv2D(
+        16,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=regularizer,
+        name="stem",
+    )(inputs)
     index = 0
     for stage, filters in enumerate((16, 32, 64)):
         for block in range(blocks_per_stage):
             strides = 2 if stage > 0 and block == 0 else 1
             x = CDBlock(
-                filters, strides=strides, dt=dt, sigma=sigma, mode=mode,
+                filters,
+                strides=strides,
+                dt=dt,
+                sigma=sigma,
+                mode=mode,
                 seed=None if seed is None else seed + index,
+                kernel_regularizer=regularizer,
                 name=f"stage{stage + 1}_block{block + 1}",
             )(x)
             index += 1
@@ -81,6 +113,11 @@ def cd_resnet(depth=20, num_classes=10, sigma=0.1, dt=1.0, mode="additive",
     x = keras.layers.ReLU(name="final_relu")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     # Softmax in float32 also under mixed precision.
-    outputs = keras.layers.Dense(num_classes, activation="softmax",
-                                 dtype="float32", name="classifier")(x)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        dtype="float32",
+        kernel_regularizer=regularizer,
+        name="classifier",
+    )(x)
     return keras.Model(inputs, outputs, name=name or f"cd_resnet{depth}")

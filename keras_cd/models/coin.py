@@ -62,6 +62,8 @@ class ResidualBaseClassifier(keras.layers.Layer):
         input_dropout: float in [0, 1), dropout on x. Defaults to `0.5`.
         seed: int or None, seed of the initial weights and of the dropout
             masks: the same seed gives the same run.
+        kernel_regularizer: regularizer of the input kernel [W1 | W2].
+        readout_regularizer: regularizer of the rank-H read-out U.
         **kwargs: base layer keyword arguments.
 
     Call arguments:
@@ -72,36 +74,71 @@ class ResidualBaseClassifier(keras.layers.Layer):
         (N, num_classes) scores (logits).
     """
 
-    def __init__(self, num_classes, hidden_units=64, dropout=0.5, input_dropout=0.5, seed=None,
-                 **kwargs):
+    def __init__(
+        self,
+        num_classes,
+        hidden_units=64,
+        dropout=0.5,
+        input_dropout=0.5,
+        seed=None,
+        kernel_regularizer=None,
+        readout_regularizer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.num_classes = _validation.integer("num_classes", num_classes,
-                                               "Use the number of classes, e.g. 7.", minimum=2)
-        self.hidden_units = None if hidden_units is None else _validation.integer(
-            "hidden_units", hidden_units, "Use e.g. 64, or None for the full-width reference "
-            "network.", minimum=1, expected="an integer >= 1 or None")
+        self.num_classes = _validation.integer(
+            "num_classes", num_classes, "Use the number of classes, e.g. 7.", minimum=2
+        )
+        self.hidden_units = (
+            None
+            if hidden_units is None
+            else _validation.integer(
+                "hidden_units",
+                hidden_units,
+                "Use e.g. 64, or None for the full-width reference network.",
+                minimum=1,
+                expected="an integer >= 1 or None",
+            )
+        )
         self.dropout = _validation.rate("dropout", dropout)
         self.input_dropout = _validation.rate("input_dropout", input_dropout)
         self.seed = _validation.optional_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.readout_regularizer = keras.regularizers.get(readout_regularizer)
 
     def _initializer(self, offset):
         """Glorot uniform, seeded from `seed` (a distinct stream per weight) when given."""
         return keras.initializers.GlorotUniform(
-            None if self.seed is None else self.seed * 1009 + offset)
+            None if self.seed is None else self.seed * 1009 + offset
+        )
 
     def build(self, input_shape):
         features = input_shape[-1]
         if features is None:
-            raise ValueError(f"Invalid input shape for `{type(self).__name__}`: expected a known "
-                             f"number of features. Received: input_shape={tuple(input_shape)}.")
+            raise ValueError(
+                f"Invalid input shape for `{type(self).__name__}`: expected a known "
+                f"number of features. Received: input_shape={tuple(input_shape)}."
+            )
         hidden = features if self.hidden_units is None else self.hidden_units
         # One kernel [W1 | W2] so that x is read (and dropped out) once.
-        self.kernel = self.add_weight(name="kernel", shape=(features, hidden + self.num_classes),
-                                      initializer=self._initializer(1))
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(features, hidden + self.num_classes),
+            initializer=self._initializer(1),
+            regularizer=self.kernel_regularizer,
+        )
         self.hidden_bias = self.add_weight(name="hidden_bias", shape=(hidden,), initializer="zeros")
-        self.readout = None if self.hidden_units is None else self.add_weight(
-            name="readout", shape=(hidden, self.num_classes), initializer=self._initializer(2))
+        self.readout = (
+            None
+            if self.hidden_units is None
+            else self.add_weight(
+                name="readout",
+                shape=(hidden, self.num_classes),
+                initializer=self._initializer(2),
+                regularizer=self.readout_regularizer,
+            )
+        )
         self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros")
 
     def call(self, inputs, training=None):
@@ -118,9 +155,17 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_classes": self.num_classes, "hidden_units": self.hidden_units,
-                       "dropout": self.dropout, "input_dropout": self.input_dropout,
-                       "seed": self.seed})
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "hidden_units": self.hidden_units,
+                "dropout": self.dropout,
+                "input_dropout": self.input_dropout,
+                "seed": self.seed,
+                "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
+                "readout_regularizer": keras.regularizers.serialize(self.readout_regularizer),
+            }
+        )
         return config
 
 
@@ -134,10 +179,25 @@ def _stability_lambda_max(laplacian, sigma2, trainable_sigma2):
     return largest_eigenvalue(laplacian)
 
 
-def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden_units=64,
-                    dropout=0.5, input_dropout=None, graph="edges", scheme="explicit", lambda_max=None,
-                    trainable_sigma2=False, sparse_features=False, laplacian=None, seed=None,
-                    name="coin"):
+def coin_classifier(
+    num_features,
+    num_classes,
+    num_steps=20,
+    sigma2=0.35,
+    hidden_units=64,
+    dropout=0.5,
+    input_dropout=None,
+    graph="edges",
+    scheme="explicit",
+    lambda_max=None,
+    trainable_sigma2=False,
+    sparse_features=False,
+    laplacian=None,
+    seed=None,
+    weight_decay=0.0,
+    readout_weight_decay=None,
+    name="coin",
+):
     """COIN: a residual base classifier followed by heat diffusion on the data graph.
 
     The base model f (`ResidualBaseClassifier`) maps node features to class
@@ -182,6 +242,12 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
             and a learned sigma2 is kept in the stable range.
         seed: int or None, seed of every random piece (initial weights and
             dropout masks): the same seed and data give the same run.
+        weight_decay: float >= 0, coupled L2 decay of the base model's input
+            kernel (the gradient gains `weight_decay * w`, as Adam's
+            `weight_decay` in PyTorch; the reference uses 5e-4), as
+            regularization losses in `model.losses`. Defaults to `0.0`.
+        readout_weight_decay: float >= 0 or None, the same for the read-out
+            U; None uses `weight_decay` (0 decays the first layer only, as GCN).
         sparse_features: bool, take the features as a sparse tensor and
             project them through their nonzeros only (TensorFlow backend;
             fast, compiles under XLA, but a sparse input does not export to
@@ -193,15 +259,20 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
         (or `[features, laplacian]`) and (N, num_classes) class probabilities.
     """
     if graph not in GRAPHS:
-        raise ValueError(f"Invalid value for `graph`: expected one of {list(GRAPHS)}. "
-                         f"Received: graph={graph!r}. Use 'edges' for sparse graphs.")
-    num_features = _validation.positive_int("num_features", num_features,
-                                            "Use the width of the node features.")
+        raise ValueError(
+            f"Invalid value for `graph`: expected one of {list(GRAPHS)}. "
+            f"Received: graph={graph!r}. Use 'edges' for sparse graphs."
+        )
+    num_features = _validation.positive_int(
+        "num_features", num_features, "Use the width of the node features."
+    )
     features = keras.Input((num_features,), sparse=sparse_features, name="features")
     if graph == "edges":
-        operand = (keras.Input((), dtype="int32", name="senders"),
-                   keras.Input((), dtype="int32", name="receivers"),
-                   keras.Input((), name="weights"))
+        operand = (
+            keras.Input((), dtype="int32", name="senders"),
+            keras.Input((), dtype="int32", name="receivers"),
+            keras.Input((), name="weights"),
+        )
         graph_inputs = list(operand)
     else:
         operand = keras.Input((None,), sparse=graph == "sparse", name="laplacian")
@@ -214,11 +285,37 @@ def coin_classifier(num_features, num_classes, num_steps=20, sigma2=0.35, hidden
         elif lambda_max is None:
             lambda_max = _stability_lambda_max(laplacian, sigma2, trainable_sigma2)
     # Validates num_classes, hidden_units, the dropout rates and the seed.
-    base = ResidualBaseClassifier(num_classes, hidden_units, dropout=dropout,
-                                  input_dropout=input_dropout, seed=seed, name="base")
+    weight_decay = _validation.non_negative_float("weight_decay", weight_decay, "Use e.g. 5e-4.")
+    readout_weight_decay = (
+        weight_decay
+        if readout_weight_decay is None
+        else _validation.non_negative_float(
+            "readout_weight_decay", readout_weight_decay, "Use e.g. 5e-4, or 0."
+        )
+    )
+
+    def l2(decay):  # coupled: the gradient gains decay * w
+        return keras.regularizers.L2(decay / 2) if decay else None
+
+    base = ResidualBaseClassifier(
+        num_classes,
+        hidden_units,
+        dropout=dropout,
+        input_dropout=input_dropout,
+        seed=seed,
+        kernel_regularizer=l2(weight_decay),
+        readout_regularizer=l2(readout_weight_decay),
+        name="base",
+    )
     scores = base(features)
     probabilities = keras.layers.Softmax(dtype="float32", name="base_probabilities")(scores)
-    outputs = GraphDiffusion(num_steps, sigma2, trainable_sigma2=trainable_sigma2, scheme=scheme,
-                             lambda_max=lambda_max, dtype="float32",
-                             name="graph_diffusion")(probabilities, operand)
+    outputs = GraphDiffusion(
+        num_steps,
+        sigma2,
+        trainable_sigma2=trainable_sigma2,
+        scheme=scheme,
+        lambda_max=lambda_max,
+        dtype="float32",
+        name="graph_diffusion",
+    )(probabilities, operand)
     return keras.Model([features] + graph_inputs, outputs, name=name)

@@ -7,10 +7,18 @@ from keras_cd.datasets import load_gnnbench, random_split
 
 def write_gnnbench(path, adjacency, features, labels, **extra):
     adjacency, features = sp.csr_matrix(adjacency), sp.csr_matrix(features)
-    arrays = {"adj_data": adjacency.data, "adj_indices": adjacency.indices, "adj_indptr": adjacency.indptr,
-              "adj_shape": np.array(adjacency.shape), "attr_data": features.data,
-              "attr_indices": features.indices, "attr_indptr": features.indptr,
-              "attr_shape": np.array(features.shape), "labels": np.asarray(labels), **extra}
+    arrays = {
+        "adj_data": adjacency.data,
+        "adj_indices": adjacency.indices,
+        "adj_indptr": adjacency.indptr,
+        "adj_shape": np.array(adjacency.shape),
+        "attr_data": features.data,
+        "attr_indices": features.indices,
+        "attr_indptr": features.indptr,
+        "attr_shape": np.array(features.shape),
+        "labels": np.asarray(labels),
+        **extra,
+    }
     np.savez(path, **arrays)
     return path
 
@@ -18,10 +26,21 @@ def write_gnnbench(path, adjacency, features, labels, **extra):
 def toy(tmp_path):
     # Nodes 0-3: a directed, weighted path with a self-loop; node 4-5: a second component.
     adjacency = np.zeros((6, 6))
-    adjacency[0, 1], adjacency[1, 2], adjacency[3, 2], adjacency[1, 1], adjacency[4, 5] = 3, 1, 1, 1, 1
+    adjacency[0, 1], adjacency[1, 2], adjacency[3, 2], adjacency[1, 1], adjacency[4, 5] = (
+        3,
+        1,
+        1,
+        1,
+        1,
+    )
     features = np.array([[2, 0, 1], [0, 0, 0], [1, 1, 1], [0, 5, 0], [1, 0, 0], [0, 1, 0]])
-    return write_gnnbench(tmp_path / "toy.npz", adjacency, features, [1, 1, 3, 3, 0, 0],
-                          class_names=np.array(["a", "b", "c", "d"]))
+    return write_gnnbench(
+        tmp_path / "toy.npz",
+        adjacency,
+        features,
+        [1, 1, 3, 3, 0, 0],
+        class_names=np.array(["a", "b", "c", "d"]),
+    )
 
 
 def test_preprocessing_of_the_standard_protocol(tmp_path):
@@ -44,7 +63,9 @@ def test_cora(cora_path):
     np.testing.assert_allclose(np.asarray(data.features.sum(axis=1)).ravel(), 1.0, rtol=1e-5)
     train, validation, test = random_split(data.labels, seed=0)
     assert len(train) == 140 and len(validation) == 210 and len(test) == 2485 - 350
-    assert np.all(np.bincount(data.labels[train]) == 20) and np.all(np.bincount(data.labels[validation]) == 30)
+    assert np.all(np.bincount(data.labels[train]) == 20) and np.all(
+        np.bincount(data.labels[validation]) == 30
+    )
 
 
 def test_random_split_is_a_seeded_partition():

@@ -13,12 +13,26 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow_datasets", reason="needs the `data` extra: pip install -e '.[data]'")
+pytest.importorskip(
+    "tensorflow_datasets", reason="needs the `data` extra: pip install -e '.[data]'"
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "examples", "train_cifar.py")
-SMALL = ["--depth", "8", "--batch-size", "8", "--steps-per-epoch", "2", "--eval-steps", "2",
-         "--mc-samples", "2", "--verbose", "2"]
+SMALL = [
+    "--depth",
+    "8",
+    "--batch-size",
+    "8",
+    "--steps-per-epoch",
+    "2",
+    "--eval-steps",
+    "2",
+    "--mc-samples",
+    "2",
+    "--verbose",
+    "2",
+]
 
 
 def command(argv, num_examples=48):
@@ -42,8 +56,13 @@ def command(argv, num_examples=48):
 
 
 def run(argv, env=None, timeout=300):
-    result = subprocess.run(command(argv), capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **(env or {})})
+    result = subprocess.run(
+        command(argv),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result.stdout
 
@@ -72,16 +91,43 @@ def test_end_to_end_on_mock_cifar10(tmp_path):
 def test_the_pipeline_learns_on_real_images(tmp_path):
     # Mock CIFAR-10 has random labels; scikit-learn's digits (offline) show that the
     # script's whole pipeline (augmentation, schedule, weight decay) actually learns.
-    stdout = run(["--dataset", "digits", "--depth", "8", "--epochs", "8", "--batch-size", "32",
-                  "--mc-samples", "2", "--verbose", "0", "--model-dir", str(tmp_path)])
+    stdout = run(
+        [
+            "--dataset",
+            "digits",
+            "--depth",
+            "8",
+            "--epochs",
+            "8",
+            "--batch-size",
+            "32",
+            "--mc-samples",
+            "2",
+            "--verbose",
+            "0",
+            "--model-dir",
+            str(tmp_path),
+        ]
+    )
     results = load_results(tmp_path)
     # Measured 0.97 / 0.97; chance is 0.1.
     assert results["test_accuracy"] > 0.8 and results["monte_carlo_accuracy"] > 0.8, stdout
 
 
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    stdout = run(SMALL + ["--epochs", "1", "--strategy", "mirrored", "--cpu-replicas", "2",
-                          "--model-dir", str(tmp_path)])
+    stdout = run(
+        SMALL
+        + [
+            "--epochs",
+            "1",
+            "--strategy",
+            "mirrored",
+            "--cpu-replicas",
+            "2",
+            "--model-dir",
+            str(tmp_path),
+        ]
+    )
     assert "MirroredStrategy with 2 replica(s); global batch 16" in stdout
     assert load_results(tmp_path)["epochs"] == 1
 
@@ -97,11 +143,27 @@ def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(subprocess.Popen(
-            command(SMALL + ["--epochs", "1", "--strategy", "multiworker", "--sigma", "1e-6",
-                             "--model-dir", str(tmp_path)]),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
+        processes.append(
+            subprocess.Popen(
+                command(
+                    SMALL
+                    + [
+                        "--epochs",
+                        "1",
+                        "--strategy",
+                        "multiworker",
+                        "--sigma",
+                        "1e-6",
+                        "--model-dir",
+                        str(tmp_path),
+                    ]
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
+            )
+        )
     outputs = []
     try:
         for process in processes:
@@ -182,8 +244,12 @@ def test_missing_dataset_fails_fast_with_instructions(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "argv, message",
-    [(["--depth", "21"], "--depth must be 6n"), (["--sigma", "-1"], "--sigma must be"),
-     (["--epochs", "0"], "--epochs must be"), (["--strategy", "gpu"], "invalid choice")],
+    [
+        (["--depth", "21"], "--depth must be 6n"),
+        (["--sigma", "-1"], "--sigma must be"),
+        (["--epochs", "0"], "--epochs must be"),
+        (["--strategy", "gpu"], "invalid choice"),
+    ],
 )
 def test_bad_flags_are_rejected(argv, message, capsys):
     script = load_script_module()
@@ -208,18 +274,33 @@ def test_monte_carlo_accuracy_under_multi_worker_meets_each_label(tmp_path):
             inputs = keras.Input((4, 4, 1))
             hidden = keras_cd.DiffusionNoise(1e-6, seed=0)(keras.layers.Flatten()(inputs))
             model = keras.Model(inputs, keras.layers.Dense(
-                10, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(1))(hidden))
+                10, activation="softmax",
+                kernel_initializer=keras.initializers.GlorotUniform(1))(hidden))
         labels = model.predict(x, verbose=0).argmax(-1)
         test = tf.data.Dataset.from_tensor_slices((x, labels)).batch(8)
         print("classes", len(set(labels.tolist())))
-        print("accuracy", script.monte_carlo_accuracy(model, test, 2, None, strategy))
+        with strategy.scope():
+            averaged = keras_cd.inference.feynman_kac_model(model, 2)
+            averaged.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        with keras_cd.monte_carlo():
+            print("accuracy", averaged.evaluate(test, verbose=0)[1])
         """)
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    processes = [subprocess.Popen(
-        [sys.executable, "-c", runner], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TF_CONFIG": json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})})
-        for index in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", runner],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **os.environ,
+                "TF_CONFIG": json.dumps(
+                    {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+                ),
+            },
+        )
+        for index in range(2)
+    ]
     try:
         outputs = [process.communicate(timeout=300) for process in processes]
     finally:

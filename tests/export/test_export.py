@@ -33,8 +33,12 @@ def noise_only():
     return keras.Model(inputs, keras_cd.DiffusionNoise(2.0, dt=0.25, seed=0)(inputs))
 
 
-MODELS = {"dense_cd": dense_network, "conv_cd": conv_network, "noise": noise_only,
-          "cd_resnet": lambda: keras_cd.models.cd_resnet(depth=8, sigma=0.1, seed=0)}
+MODELS = {
+    "dense_cd": dense_network,
+    "conv_cd": conv_network,
+    "noise": noise_only,
+    "cd_resnet": lambda: keras_cd.models.cd_resnet(depth=8, sigma=0.1, seed=0),
+}
 
 
 def randomize_batch_norm(model):
@@ -69,7 +73,9 @@ def test_both_formats_match_keras_and_are_noise_free(name, tmp_path):
     x = random_inputs(model, 7)
     expected = np.asarray(model(x, training=False))
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
-    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x})[0], expected, atol=1e-5)
+    np.testing.assert_allclose(
+        session.run(None, {session.get_inputs()[0].name: x})[0], expected, atol=1e-5
+    )
     assert session.get_inputs()[0].shape[0] not in (1, 5, 7)  # dynamic batch dimension
     loaded = tf.saved_model.load(saved.path).signatures["serving_default"]
     output = loaded(**{model.inputs[0].name: tf.constant(x)})["output_0"].numpy()
@@ -106,11 +112,16 @@ def test_monte_carlo_export_of_a_network_averages_to_keras_monte_carlo(tmp_path)
     zero = session.run(None, {"features": x[:1], "noise": np.zeros((1, width), "float32")})[0]
     np.testing.assert_allclose(zero, deterministic, atol=1e-6)  # eps = 0: the inference graph
     rng = np.random.default_rng(3)
-    onnx_mc = session.run(None, {"features": x, "noise": rng.normal(size=(4000, width)).astype("float32")})[0]
+    onnx_mc = session.run(
+        None, {"features": x, "noise": rng.normal(size=(4000, width)).astype("float32")}
+    )[0]
     with keras_cd.monte_carlo():
         keras_mc = np.asarray(model(x))
     standard_error = keras_mc.std(axis=0) / np.sqrt(len(x))
-    assert np.all(np.abs(onnx_mc.mean(axis=0) - keras_mc.mean(axis=0)) < 5 * np.sqrt(2) * standard_error + 1e-6)
+    assert np.all(
+        np.abs(onnx_mc.mean(axis=0) - keras_mc.mean(axis=0))
+        < 5 * np.sqrt(2) * standard_error + 1e-6
+    )
     assert onnx_mc.std(axis=0).min() > 0
     assert random_op_types(saved.path) == set()
 
@@ -127,7 +138,9 @@ def test_existing_exports_are_not_overwritten_unless_asked(tmp_path):
     assert export.to_saved_model(model, tmp_path / "s").path.endswith(os.sep + "2")
     with pytest.raises(FileExistsError):
         export.to_saved_model(model, tmp_path / "s", version=1)
-    assert export.to_saved_model(model, tmp_path / "s", version=1, overwrite=True).max_abs_diff <= 1e-5
+    assert (
+        export.to_saved_model(model, tmp_path / "s", version=1, overwrite=True).max_abs_diff <= 1e-5
+    )
     assert sorted(os.listdir(tmp_path / "s")) == ["1", "2"]
 
 
@@ -164,7 +177,9 @@ def test_bad_arguments(tmp_path):
         with keras_cd.monte_carlo():
             export.to_onnx(model, tmp_path / "m.onnx")
     with pytest.raises(ValueError, match="no active diffusion"):
-        export.to_onnx(keras_cd.models.cd_resnet(depth=8, sigma=0.0), tmp_path / "m.onnx", monte_carlo=True)
+        export.to_onnx(
+            keras_cd.models.cd_resnet(depth=8, sigma=0.0), tmp_path / "m.onnx", monte_carlo=True
+        )
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         mixed = dense_network()
@@ -180,11 +195,20 @@ def test_command_line(tmp_path, capsys):
 
     model = conv_network()
     model.save(tmp_path / "model.keras")
-    code = main([str(tmp_path / "model.keras"), "--onnx", str(tmp_path / "m.onnx"),
-                 "--saved-model", str(tmp_path / "serving")])
+    code = main(
+        [
+            str(tmp_path / "model.keras"),
+            "--onnx",
+            str(tmp_path / "m.onnx"),
+            "--saved-model",
+            str(tmp_path / "serving"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and out.count("max |export - keras| = ") == 2
-    assert (tmp_path / "m.onnx").exists() and (tmp_path / "serving" / "1" / "saved_model.pb").exists()
+    assert (tmp_path / "m.onnx").exists() and (
+        tmp_path / "serving" / "1" / "saved_model.pb"
+    ).exists()
     assert main([str(tmp_path / "model.keras"), "--onnx", str(tmp_path / "m.onnx")]) == 1
     assert "overwrite" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -27,7 +27,9 @@ def graph_inputs(size, seed, dense=False):
 def test_coin_exports_with_parity_on_two_graph_sizes(kind, scheme, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = keras_cd.models.coin_classifier(12, 3, num_steps=4, sigma2=0.3, graph=kind, scheme=scheme)
+        model = keras_cd.models.coin_classifier(
+            12, 3, num_steps=4, sigma2=0.3, graph=kind, scheme=scheme
+        )
     checks = [graph_inputs(30, 1, kind == "dense"), graph_inputs(55, 2, kind == "dense")]
     report = export.to_onnx(model, tmp_path / "coin.onnx", check_inputs=checks)
     assert report.max_abs_diff <= 1e-5 and report.batch_sizes == (30, 55)
@@ -47,8 +49,12 @@ def test_gaussian_kernel_graph_exports_with_a_dynamic_batch(tmp_path):
     checks = [rng.normal(size=(n, 5)).astype("float32") for n in (3, 20)]  # 3 < k = 8
     report = export.to_onnx(model, tmp_path / "knn.onnx", check_inputs=checks)
     assert report.max_abs_diff <= 1e-5
-    assert export.to_saved_model(model, tmp_path / "serving", check_inputs=checks).max_abs_diff <= 1e-5
+    assert (
+        export.to_saved_model(model, tmp_path / "serving", check_inputs=checks).max_abs_diff <= 1e-5
+    )
     session = onnxruntime.InferenceSession(str(tmp_path / "knn.onnx"))
     for batch in (1, 2, 9, 64):
         x = rng.normal(size=(batch, 5)).astype("float32")
-        np.testing.assert_allclose(session.run(None, {"features": x})[0], np.asarray(model(x)), atol=1e-5)
+        np.testing.assert_allclose(
+            session.run(None, {"features": x})[0], np.asarray(model(x)), atol=1e-5
+        )

@@ -33,9 +33,19 @@ def served(tmp_path_factory):
     model = network()
     export.to_onnx(model, directory / "model.onnx")
     export.to_onnx(model, directory / "mc.onnx", monte_carlo=True)
-    servers = {name: start_server(directory / f"{name}.onnx", name, "--max-body-mb", "0.01",
-                                  "--max-values", "2000", "--seed", "0")
-               for name in ("model", "mc")}
+    servers = {
+        name: start_server(
+            directory / f"{name}.onnx",
+            name,
+            "--max-body-mb",
+            "0.01",
+            "--max-values",
+            "2000",
+            "--seed",
+            "0",
+        )
+        for name in ("model", "mc")
+    }
     yield model, servers
     for process, _ in servers.values():
         process.terminate()
@@ -45,7 +55,10 @@ def served(tmp_path_factory):
 def start_server(path, name, *flags, host="127.0.0.1"):
     process = subprocess.Popen(
         [sys.executable, SERVE, str(path), "--name", name, "--host", host, "--port", "0", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = process.stdout.readline()
     assert line.startswith("serving"), line + process.stderr.read()
     return process, int(line.split("]:" if host.startswith(":") else f"{host}:")[1].split("/")[0])
@@ -69,13 +82,23 @@ def test_status_and_metadata(served):
     assert status == 200 and payload["model_version_status"][0]["state"] == "AVAILABLE"
     status, payload = request(port, "GET", "/v1/models/model/metadata")
     # TensorFlow Serving's layout: a SignatureDefMap under metadata.signature_def.
-    assert status == 200 and payload["model_spec"] == {"name": "model", "signature_name": "",
-                                                       "version": "1"}
+    assert status == 200 and payload["model_spec"] == {
+        "name": "model",
+        "signature_name": "",
+        "version": "1",
+    }
     signature = payload["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert signature["method_name"] == "tensorflow/serving/predict"
-    assert signature["inputs"] == {"features": {
-        "dtype": "DT_FLOAT", "name": "features", "tensor_shape": {
-            "dim": [{"size": "-1", "name": ""}, {"size": "4", "name": ""}], "unknown_rank": False}}}
+    assert signature["inputs"] == {
+        "features": {
+            "dtype": "DT_FLOAT",
+            "name": "features",
+            "tensor_shape": {
+                "dim": [{"size": "-1", "name": ""}, {"size": "4", "name": ""}],
+                "unknown_rank": False,
+            },
+        }
+    }
     (output,) = signature["outputs"].values()
     assert output["dtype"] == "DT_FLOAT" and output["tensor_shape"]["dim"][1]["size"] == "3"
 
@@ -88,10 +111,16 @@ def test_predict_matches_keras_in_row_and_columnar_format(served):
     status, payload = request(port, "POST", "/v1/models/model:predict", {"instances": x.tolist()})
     assert status == 200
     np.testing.assert_allclose(payload["predictions"], expected, atol=1e-5)
-    status, payload = request(port, "POST", "/v1/models/model:predict",
-                              {"instances": [{"features": row} for row in x.tolist()]})
+    status, payload = request(
+        port,
+        "POST",
+        "/v1/models/model:predict",
+        {"instances": [{"features": row} for row in x.tolist()]},
+    )
     np.testing.assert_allclose(payload["predictions"], expected, atol=1e-5)
-    status, payload = request(port, "POST", "/v1/models/model:predict", {"inputs": {"features": x.tolist()}})
+    status, payload = request(
+        port, "POST", "/v1/models/model:predict", {"inputs": {"features": x.tolist()}}
+    )
     assert status == 200
     np.testing.assert_allclose(payload["outputs"], expected, atol=1e-5)
 
@@ -100,20 +129,31 @@ def test_monte_carlo_model_draws_fresh_noise_per_request(served):
     model, servers = served
     port = servers["mc"][1]
     x = np.zeros((200, 4), "float32").tolist()
-    first = np.array(request(port, "POST", "/v1/models/mc:predict", {"instances": x})[1]["predictions"])
-    second = np.array(request(port, "POST", "/v1/models/mc:predict", {"instances": x})[1]["predictions"])
+    first = np.array(
+        request(port, "POST", "/v1/models/mc:predict", {"instances": x})[1]["predictions"]
+    )
+    second = np.array(
+        request(port, "POST", "/v1/models/mc:predict", {"instances": x})[1]["predictions"]
+    )
     assert not np.allclose(first, second)
     np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-5)
     with keras_cd.monte_carlo():
         keras_mc = np.asarray(model(np.zeros((4000, 4), "float32")))
-    assert np.all(np.abs(np.vstack([first, second]).mean(0) - keras_mc.mean(0)) < 5 * keras_mc.std(0) / np.sqrt(400) + 1e-6)
+    assert np.all(
+        np.abs(np.vstack([first, second]).mean(0) - keras_mc.mean(0))
+        < 5 * keras_mc.std(0) / np.sqrt(400) + 1e-6
+    )
 
 
 @pytest.mark.parametrize(
     "body, status, message",
     [
         ("{not json", 400, "Malformed JSON"),
-        ({"instances": [[1.0, 2.0, 3.0]]}, 400, "Invalid shape for input 'features': expected ['batch', 4]"),
+        (
+            {"instances": [[1.0, 2.0, 3.0]]},
+            400,
+            "Invalid shape for input 'features': expected ['batch', 4]",
+        ),
         ({"instances": [["a", "b", "c", "d"]]}, 400, "expected a (nested) list of numbers"),
         ({"instances": [[1.0, 2.0, 3.0, 4.0], [1.0]]}, 400, "ragged"),
         ({"instances": []}, 400, "Invalid"),
@@ -143,8 +183,12 @@ def test_unknown_paths_and_methods(served):
 
 def test_unloadable_model_fails_at_start(tmp_path):
     (tmp_path / "broken.onnx").write_bytes(b"not a model")
-    result = subprocess.run([sys.executable, SERVE, str(tmp_path / "broken.onnx"), "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, SERVE, str(tmp_path / "broken.onnx"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0 and "Cannot load" in result.stderr
 
 
@@ -153,8 +197,9 @@ def strict_server(served, tmp_path_factory):
     """A server with a 1 s socket timeout and at most 2 connections at once."""
     directory = tmp_path_factory.mktemp("strict")
     export.to_onnx(served[0], directory / "model.onnx")
-    process, port = start_server(directory / "model.onnx", "model", "--timeout", "1",
-                                 "--max-workers", "2")
+    process, port = start_server(
+        directory / "model.onnx", "model", "--timeout", "1", "--max-workers", "2"
+    )
     yield port
     process.terminate()
     process.wait(timeout=30)
@@ -199,8 +244,9 @@ def test_ipv6_host(served, tmp_path):
     export.to_onnx(served[0], tmp_path / "model.onnx")
     process, port = start_server(tmp_path / "model.onnx", "model", host="::1")
     try:
-        status, payload = request(port, "POST", "/v1/models/model:predict",
-                                  {"instances": [[0.0] * 4]}, host="::1")
+        status, payload = request(
+            port, "POST", "/v1/models/model:predict", {"instances": [[0.0] * 4]}, host="::1"
+        )
         assert status == 200 and len(payload["predictions"]) == 1
     finally:
         process.terminate()

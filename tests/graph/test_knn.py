@@ -7,8 +7,9 @@ from tests.layers.test_gaussian_kernel_graph import brute_force
 
 def test_offline_graph_matches_the_brute_force_definition():
     x = np.random.default_rng(1).normal(size=(60, 7))
-    np.testing.assert_allclose(graph.gaussian_knn_graph(x, 8, 4, format="dense"),
-                               brute_force(x, 8, 4), atol=1e-6)
+    np.testing.assert_allclose(
+        graph.gaussian_knn_graph(x, 8, 4, format="dense"), brute_force(x, 8, 4), atol=1e-6
+    )
 
 
 def test_edges_scale_with_n_times_k():

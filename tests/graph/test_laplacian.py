@@ -7,7 +7,9 @@ from keras_cd import graph
 
 def random_graph(size=40, density=0.1, seed=0, weighted=False):
     rng = np.random.default_rng(seed)
-    upper = np.triu(rng.random((size, size)) < density, 1) * (rng.random((size, size)) + 0.5 if weighted else 1)
+    upper = np.triu(rng.random((size, size)) < density, 1) * (
+        rng.random((size, size)) + 0.5 if weighted else 1
+    )
     return upper + upper.T
 
 
@@ -26,13 +28,20 @@ def test_definitions_against_numpy(normalization, self_loops):
     d = a_tilde.sum(1)
     inv_sqrt = np.where(d > 0, 1 / np.sqrt(np.where(d > 0, d, 1)), 0)
     a_hat = inv_sqrt[:, None] * a_tilde * inv_sqrt[None, :]
-    expected = {"coin": np.diag(a_hat.sum(1)) - a_hat, "symmetric": np.eye(len(a)) - a_hat,
-                "random_walk": np.eye(len(a)) - np.where(d > 0, 1 / np.where(d > 0, d, 1), 0)[:, None] * a_tilde,
-                "none": np.diag(d) - a_tilde}[normalization]
+    expected = {
+        "coin": np.diag(a_hat.sum(1)) - a_hat,
+        "symmetric": np.eye(len(a)) - a_hat,
+        "random_walk": np.eye(len(a))
+        - np.where(d > 0, 1 / np.where(d > 0, d, 1), 0)[:, None] * a_tilde,
+        "none": np.diag(d) - a_tilde,
+    }[normalization]
     for format in ("dense", "scipy", "edges"):
         result = graph.laplacian(sp.csr_matrix(a), normalization, self_loops, format=format)
-        matrix = {"dense": lambda r: r, "scipy": lambda r: r.toarray(),
-                  "edges": lambda r: dense(r, len(a))}[format](result)
+        matrix = {
+            "dense": lambda r: r,
+            "scipy": lambda r: r.toarray(),
+            "edges": lambda r: dense(r, len(a)),
+        }[format](result)
         np.testing.assert_allclose(matrix, expected, atol=1e-6)
 
 
@@ -74,8 +83,9 @@ def test_cora_lambda_max_is_just_past_the_reference_stability_limit(cora_path):
     assert 0.35 * lambda_max > 2  # the paper's sigma2 is past explicit Euler's limit
 
 
-@pytest.mark.parametrize("kwargs, name", [({"normalization": "laplace"}, "normalization"),
-                                          ({"format": "coo"}, "format")])
+@pytest.mark.parametrize(
+    "kwargs, name", [({"normalization": "laplace"}, "normalization"), ({"format": "coo"}, "format")]
+)
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
         graph.laplacian(random_graph(), **kwargs)

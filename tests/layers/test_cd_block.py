@@ -14,12 +14,13 @@ def conv2d_same(x, kernel, strides):
     out_h, out_w = -(-height // strides), -(-width // strides)
     pad_h = max((out_h - 1) * strides + kh - height, 0)
     pad_w = max((out_w - 1) * strides + kw - width, 0)
-    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2),
-                   (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+    x = np.pad(
+        x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+    )
     out = np.zeros(x.shape[:1] + (out_h, out_w, kernel.shape[-1]))
     for i in range(kh):
         for j in range(kw):
-            patch = x[:, i:i + strides * out_h:strides, j:j + strides * out_w:strides, :]
+            patch = x[:, i : i + strides * out_h : strides, j : j + strides * out_w : strides, :]
             out += patch @ kernel[i, j]
     return out
 
@@ -38,8 +39,11 @@ def randomize_batch_norm(block, rng):
 def residual_by_hand(block, x, dt):
     relu = lambda v: np.maximum(v, 0)
     pre = relu(batch_norm(x, block.bn1))
-    shortcut = x if block.projection is None else conv2d_same(
-        pre, np.asarray(block.projection.kernel, "float64"), block.strides)
+    shortcut = (
+        x
+        if block.projection is None
+        else conv2d_same(pre, np.asarray(block.projection.kernel, "float64"), block.strides)
+    )
     h = conv2d_same(pre, np.asarray(block.conv1.kernel, "float64"), block.strides)
     h = conv2d_same(relu(batch_norm(h, block.bn2)), np.asarray(block.conv2.kernel, "float64"), 1)
     return shortcut + dt * h
@@ -48,8 +52,10 @@ def residual_by_hand(block, x, dt):
 @pytest.mark.parametrize("filters, strides", [(6, 1), (8, 2), (12, 1)])
 def test_layer_contract(filters, strides, tmp_path):
     check_layer_contract(
-        CDBlock, {"filters": filters, "strides": strides, "dt": 0.5, "sigma": 0.2, "seed": 1},
-        (4, 6, 6, 6), tmp_path,
+        CDBlock,
+        {"filters": filters, "strides": strides, "dt": 0.5, "sigma": 0.2, "seed": 1},
+        (4, 6, 6, 6),
+        tmp_path,
     )
 
 
@@ -121,7 +127,9 @@ def test_output_shape_with_unknown_spatial_size():
     ],
 )
 def test_bad_arguments_raise_with_the_fix(kwargs, argument):
-    with pytest.raises(ValueError, match=rf"Invalid value for `{argument}`.*Received: {argument}=.*Use"):
+    with pytest.raises(
+        ValueError, match=rf"Invalid value for `{argument}`.*Received: {argument}=.*Use"
+    ):
         CDBlock(**kwargs)
 
 

@@ -12,7 +12,8 @@ def test_layer_contract(units, activation, tmp_path):
     check_layer_contract(
         DenseCDBlock,
         {"units": units, "dt": 0.5, "sigma": 0.2, "activation": activation, "seed": 4},
-        (8, 5), tmp_path,
+        (8, 5),
+        tmp_path,
     )
 
 
@@ -58,7 +59,9 @@ def test_activation_is_serialized_by_name():
     ],
 )
 def test_bad_arguments_raise_with_the_fix(kwargs, argument):
-    with pytest.raises(ValueError, match=rf"Invalid value for `{argument}`.*Received: {argument}=.*Use"):
+    with pytest.raises(
+        ValueError, match=rf"Invalid value for `{argument}`.*Received: {argument}=.*Use"
+    ):
         DenseCDBlock(**kwargs)
 
 

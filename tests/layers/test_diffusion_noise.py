@@ -11,14 +11,14 @@ from tests.layer_contract import check_layer_contract
 @pytest.mark.parametrize("mode", ["additive", "relative"])
 def test_layer_contract(mode, tmp_path):
     check_layer_contract(
-        DiffusionNoise, {"sigma": 0.3, "dt": 0.5, "mode": mode, "seed": 3},
-        (8, 5, 4), tmp_path,
+        DiffusionNoise,
+        {"sigma": 0.3, "dt": 0.5, "mode": mode, "seed": 3},
+        (8, 5, 4),
+        tmp_path,
     )
 
 
-@pytest.mark.parametrize(
-    "sigma, dt", [(0.1, 1.0), (2.0, 0.25), (5.0, 0.01), (3.0, 4.0)]
-)
+@pytest.mark.parametrize("sigma, dt", [(0.1, 1.0), (2.0, 0.25), (5.0, 0.01), (3.0, 4.0)])
 def test_noise_is_gaussian_with_mean_zero_and_std_sigma_sqrt_dt(sigma, dt):
     layer = DiffusionNoise(sigma, dt=dt, seed=11)
     x = np.zeros((1000, 500), "float32")
@@ -49,9 +49,13 @@ def test_relative_mode_scales_each_sample_by_its_own_std(rng):
 
 
 def test_relative_mode_uses_all_feature_axes(rng):
-    x = np.stack([rng.normal(size=(100, 100, 3)), 7 * rng.normal(size=(100, 100, 3))]).astype("float32")
+    x = np.stack([rng.normal(size=(100, 100, 3)), 7 * rng.normal(size=(100, 100, 3))]).astype(
+        "float32"
+    )
     noise = np.asarray(DiffusionNoise(1.0, mode="relative", seed=2)(x, training=True)) - x
-    np.testing.assert_allclose(noise.reshape(2, -1).std(axis=1) / x.reshape(2, -1).std(axis=1), 1.0, rtol=0.02)
+    np.testing.assert_allclose(
+        noise.reshape(2, -1).std(axis=1) / x.reshape(2, -1).std(axis=1), 1.0, rtol=0.02
+    )
 
 
 def test_inference_is_noise_free_by_default(rng):

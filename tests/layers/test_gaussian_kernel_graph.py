@@ -16,7 +16,7 @@ def brute_force(points, k, b):
         order = [j for j in np.argsort(distance[i]) if j != i][:k]
         bandwidth = distance[i, order[min(b, k) - 1]]
         for j in order:
-            weights[i, j] = np.exp(-(distance[i, j] / bandwidth) ** 2)
+            weights[i, j] = np.exp(-((distance[i, j] / bandwidth) ** 2))
     degree = weights.sum(1)
     normalized = weights / np.sqrt(np.outer(degree, degree))
     symmetric = (normalized + normalized.T) / 2
@@ -33,8 +33,13 @@ def diffuse_on_graph(layer, tensors):
 
 
 def test_layer_contract(tmp_path):
-    check_layer_contract(GaussianKernelGraph, {"num_neighbors": 5, "bandwidth_neighbor": 2},
-                         (12, 4), tmp_path, apply=diffuse_on_graph)
+    check_layer_contract(
+        GaussianKernelGraph,
+        {"num_neighbors": 5, "bandwidth_neighbor": 2},
+        (12, 4),
+        tmp_path,
+        apply=diffuse_on_graph,
+    )
 
 
 @pytest.mark.parametrize("size, k, b", [(25, 8, 4), (25, 3, 3), (6, 8, 4), (2, 8, 4)])
@@ -47,7 +52,9 @@ def test_matches_a_brute_force_reference(size, k, b):
     from_edges = np.zeros((size, size))
     np.add.at(from_edges, (receivers, senders), weights)
     np.testing.assert_allclose(from_edges, expected, atol=1e-5)
-    np.testing.assert_allclose(graph.gaussian_knn_graph(x, k, b, format="dense"), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        graph.gaussian_knn_graph(x, k, b, format="dense"), expected, atol=1e-5
+    )
 
 
 def test_laplacian_invariants():
@@ -81,8 +88,12 @@ def test_mixed_precision_outputs():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"num_neighbors": 0}, "num_neighbors"), ({"bandwidth_neighbor": 0}, "bandwidth_neighbor"),
-     ({"num_neighbors": 3, "bandwidth_neighbor": 4}, "bandwidth_neighbor"), ({"format": "csr"}, "format")],
+    [
+        ({"num_neighbors": 0}, "num_neighbors"),
+        ({"bandwidth_neighbor": 0}, "bandwidth_neighbor"),
+        ({"num_neighbors": 3, "bandwidth_neighbor": 4}, "bandwidth_neighbor"),
+        ({"format": "csr"}, "format"),
+    ],
 )
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):

@@ -25,20 +25,32 @@ def with_edges(layer, tensors):
 
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_layer_contract_with_a_dense_laplacian(scheme, tmp_path):
-    check_layer_contract(GraphDiffusion, {"num_steps": 3, "sigma2": 0.2, "scheme": scheme,
-                                          "trainable_sigma2": True},
-                         (len(ADJACENCY), 4), tmp_path, extra_inputs=[DENSE])
+    check_layer_contract(
+        GraphDiffusion,
+        {"num_steps": 3, "sigma2": 0.2, "scheme": scheme, "trainable_sigma2": True},
+        (len(ADJACENCY), 4),
+        tmp_path,
+        extra_inputs=[DENSE],
+    )
 
 
 def test_layer_contract_with_an_edge_list(tmp_path):
-    check_layer_contract(GraphDiffusion, {"num_steps": 3, "sigma2": 0.2, "trainable_sigma2": True},
-                         (len(ADJACENCY), 4), tmp_path, extra_inputs=list(EDGES), apply=with_edges)
+    check_layer_contract(
+        GraphDiffusion,
+        {"num_steps": 3, "sigma2": 0.2, "trainable_sigma2": True},
+        (len(ADJACENCY), 4),
+        tmp_path,
+        extra_inputs=list(EDGES),
+        apply=with_edges,
+    )
 
 
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_dense_and_edge_paths_agree(scheme):
     layer = GraphDiffusion(5, 0.3, scheme=scheme)
-    np.testing.assert_allclose(np.asarray(layer(u0(), DENSE)), np.asarray(layer(u0(), EDGES)), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(layer(u0(), DENSE)), np.asarray(layer(u0(), EDGES)), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
@@ -52,14 +64,17 @@ def test_edge_path_gradients_match_the_closed_form(scheme):
     subset = np.arange(0, len(DENSE), 3)
     target = np.random.default_rng(1).normal(size=(len(subset), 4)).astype("float32")
     size = len(DENSE)
-    step = np.eye(size) - 0.2 * DENSE if scheme == "explicit" else np.linalg.inv(np.eye(size) + 0.2 * DENSE)
+    step = (
+        np.eye(size) - 0.2 * DENSE
+        if scheme == "explicit"
+        else np.linalg.inv(np.eye(size) + 0.2 * DENSE)
+    )
     seed = np.zeros((size, 4), "float32")
     seed[subset] = target
     expected = np.linalg.matrix_power(step.T, 4) @ seed
 
     def gradients(laplacian):
-        layer = GraphDiffusion(4, 0.2, scheme=scheme, trainable_sigma2=True,
-                               solver_iterations=30)
+        layer = GraphDiffusion(4, 0.2, scheme=scheme, trainable_sigma2=True, solver_iterations=30)
         u = tf.constant(u0())
         with tf.GradientTape() as tape:
             tape.watch(u)
@@ -77,10 +92,13 @@ def test_edge_path_gradients_match_the_closed_form(scheme):
 
 def test_explicit_steps_are_the_matrix_power():
     expected = np.linalg.matrix_power(np.eye(len(DENSE)) - 0.25 * DENSE, 7) @ u0()
-    np.testing.assert_allclose(np.asarray(GraphDiffusion(7, 0.25)(u0(), EDGES)), expected, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(GraphDiffusion(7, 0.25)(u0(), EDGES)), expected, atol=1e-5
+    )
     expected = np.linalg.matrix_power(np.linalg.inv(np.eye(len(DENSE)) + 0.25 * DENSE), 7) @ u0()
-    np.testing.assert_allclose(np.asarray(GraphDiffusion(7, 0.25, scheme="implicit")(u0(), EDGES)),
-                               expected, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(GraphDiffusion(7, 0.25, scheme="implicit")(u0(), EDGES)), expected, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
@@ -88,8 +106,10 @@ def test_converges_to_the_heat_semigroup_with_order_one(scheme):
     t = 1.5
     exact = expm(-t * DENSE.astype("float64")) @ u0()
     steps = np.array([8, 16, 32, 64])
-    errors = [np.abs(np.asarray(GraphDiffusion(int(n), t / n, scheme=scheme)(u0(), EDGES)) - exact).max()
-              for n in steps]
+    errors = [
+        np.abs(np.asarray(GraphDiffusion(int(n), t / n, scheme=scheme)(u0(), EDGES)) - exact).max()
+        for n in steps
+    ]
     order = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
     assert 0.9 < order < 1.1, (errors, order)
     assert errors[-1] < 0.01
@@ -130,7 +150,12 @@ def test_stability_warning_fires_exactly_past_the_limit():
 
 def test_num_steps_zero_is_the_identity_and_sigma2_can_be_learned():
     np.testing.assert_array_equal(np.asarray(GraphDiffusion(0, 1.0)(u0(), EDGES)), u0())
-    inputs = [keras.Input((4,)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32"), keras.Input(())]
+    inputs = [
+        keras.Input((4,)),
+        keras.Input((), dtype="int32"),
+        keras.Input((), dtype="int32"),
+        keras.Input(()),
+    ]
     layer = GraphDiffusion(4, 0.1, trainable_sigma2=True)
     model = keras.Model(inputs, layer(inputs[0], tuple(inputs[1:])))
     assert [w.name for w in layer.trainable_weights] == ["sigma2"]
@@ -145,11 +170,15 @@ def test_num_steps_zero_is_the_identity_and_sigma2_can_be_learned():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"num_steps": -1, "sigma2": 0.1}, "num_steps"), ({"num_steps": 2.5, "sigma2": 0.1}, "num_steps"),
-     ({"num_steps": 2, "sigma2": -0.1}, "sigma2"), ({"num_steps": 2, "sigma2": float("inf")}, "sigma2"),
-     ({"num_steps": 2, "sigma2": 0.1, "scheme": "rk4"}, "scheme"),
-     ({"num_steps": 2, "sigma2": 0.1, "lambda_max": -1.0}, "lambda_max"),
-     ({"num_steps": 2, "sigma2": 0.1, "solver_iterations": 0}, "solver_iterations")],
+    [
+        ({"num_steps": -1, "sigma2": 0.1}, "num_steps"),
+        ({"num_steps": 2.5, "sigma2": 0.1}, "num_steps"),
+        ({"num_steps": 2, "sigma2": -0.1}, "sigma2"),
+        ({"num_steps": 2, "sigma2": float("inf")}, "sigma2"),
+        ({"num_steps": 2, "sigma2": 0.1, "scheme": "rk4"}, "scheme"),
+        ({"num_steps": 2, "sigma2": 0.1, "lambda_max": -1.0}, "lambda_max"),
+        ({"num_steps": 2, "sigma2": 0.1, "solver_iterations": 0}, "solver_iterations"),
+    ],
 )
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
@@ -190,8 +219,14 @@ def implicit_gradients(path, sigma2=0.7, num_steps=2):
 
     senders, receivers, weights = SMALL_EDGES
     u, w = tf.constant(SMALL_U), tf.constant(weights.astype("float64"))
-    layer = GraphDiffusion(num_steps, sigma2, scheme="implicit", trainable_sigma2=True,
-                           solver_iterations=40, dtype="float64")
+    layer = GraphDiffusion(
+        num_steps,
+        sigma2,
+        scheme="implicit",
+        trainable_sigma2=True,
+        solver_iterations=40,
+        dtype="float64",
+    )
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([u, w])
         if path == "edges":
@@ -208,12 +243,16 @@ def dense_solve_gradients(sigma2=0.7, num_steps=2):
     import tensorflow as tf
 
     senders, receivers, weights = SMALL_EDGES
-    u, w, s = (tf.constant(SMALL_U), tf.constant(weights.astype("float64")),
-               tf.constant(sigma2, "float64"))
+    u, w, s = (
+        tf.constant(SMALL_U),
+        tf.constant(weights.astype("float64")),
+        tf.constant(sigma2, "float64"),
+    )
     with tf.GradientTape() as tape:
         tape.watch([u, w, s])
         matrix = tf.eye(12, dtype="float64") + s * tf.scatter_nd(
-            np.stack([receivers, senders], 1), w, (12, 12))
+            np.stack([receivers, senders], 1), w, (12, 12)
+        )
         out = u
         for _ in range(num_steps):
             out = tf.linalg.solve(matrix, out)
@@ -226,11 +265,20 @@ def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
     du, dsigma2, dw = implicit_gradients(path)
     weights = SMALL_EDGES[2].astype("float64")
     h = 1e-6
-    fd_sigma2 = (implicit_loss_numpy(SMALL_U, 0.7 + h, weights)
-                 - implicit_loss_numpy(SMALL_U, 0.7 - h, weights)) / (2 * h)
-    fd_w = np.array([(implicit_loss_numpy(SMALL_U, 0.7, weights + h * e)
-                      - implicit_loss_numpy(SMALL_U, 0.7, weights - h * e)) / (2 * h)
-                     for e in np.eye(len(weights))])
+    fd_sigma2 = (
+        implicit_loss_numpy(SMALL_U, 0.7 + h, weights)
+        - implicit_loss_numpy(SMALL_U, 0.7 - h, weights)
+    ) / (2 * h)
+    fd_w = np.array(
+        [
+            (
+                implicit_loss_numpy(SMALL_U, 0.7, weights + h * e)
+                - implicit_loss_numpy(SMALL_U, 0.7, weights - h * e)
+            )
+            / (2 * h)
+            for e in np.eye(len(weights))
+        ]
+    )
     step = np.linalg.inv(np.eye(12) + 0.7 * dense_from_edges(weights))
     exact_du = np.linalg.matrix_power(step.T, 2) @ SMALL_TARGET  # linear in u: exact
     assert dsigma2 == pytest.approx(fd_sigma2, rel=1e-6)
@@ -246,12 +294,14 @@ def test_implicit_gradient_on_one_node_is_the_closed_form():
     # A = 1 + c l, x = b / A: dx/dc = -l b / A^2 (a frozen solver gives -l b / A).
     import tensorflow as tf
 
-    c, l, b = 2.5, 4.0, 3.0
+    c, weight, b = 2.5, 4.0, 3.0  # L = [[weight]]
     layer = GraphDiffusion(1, c, scheme="implicit", trainable_sigma2=True, dtype="float64")
     with tf.GradientTape() as tape:
-        x = layer(tf.constant([[b]], "float64"), np.array([[l]]))
-    assert float(x[0, 0]) == pytest.approx(b / (1 + c * l))
-    assert float(tape.gradient(x, layer.sigma2_weight)) == pytest.approx(-l * b / (1 + c * l) ** 2)
+        x = layer(tf.constant([[b]], "float64"), np.array([[weight]]))
+    assert float(x[0, 0]) == pytest.approx(b / (1 + c * weight))
+    assert float(tape.gradient(x, layer.sigma2_weight)) == pytest.approx(
+        -weight * b / (1 + c * weight) ** 2
+    )
 
 
 def test_implicit_training_of_sigma2_under_xla_matches_eager():
@@ -273,6 +323,7 @@ def test_implicit_training_of_sigma2_under_xla_matches_eager():
 
 # --- Implicit scheme: the solver's validity ----------------------------------------------
 
+
 def test_each_channel_is_solved_relative_to_its_own_right_hand_side():
     rhs = u0(2).astype("float32")
     rhs[:, 1] *= 1e-6  # a channel a million times smaller than the other
@@ -293,6 +344,7 @@ def test_implicit_scheme_refuses_a_non_symmetric_laplacian(form):
 
 
 # --- Explicit scheme: the stability guard ------------------------------------------------
+
 
 def test_stability_is_checked_on_the_first_concrete_laplacian_when_lambda_max_is_not_given():
     layer = GraphDiffusion(20, 1.01 * 2 / LAMBDA_MAX)
@@ -322,9 +374,14 @@ def test_a_learned_sigma2_is_kept_inside_the_stable_range():
 
 
 def test_numpy_scalars_are_accepted_like_python_ones():
-    layer = GraphDiffusion(np.int64(3), np.float32(0.25), solver_iterations=np.int32(5),
-                           lambda_max=np.float64(LAMBDA_MAX))
+    layer = GraphDiffusion(
+        np.int64(3),
+        np.float32(0.25),
+        solver_iterations=np.int32(5),
+        lambda_max=np.float64(LAMBDA_MAX),
+    )
     assert (layer.num_steps, layer.solver_iterations) == (3, 5)
     assert isinstance(layer.num_steps, int) and layer.sigma2 == 0.25
-    np.testing.assert_allclose(np.asarray(layer(u0(), EDGES)),
-                               np.asarray(GraphDiffusion(3, 0.25)(u0(), EDGES)))
+    np.testing.assert_allclose(
+        np.asarray(layer(u0(), EDGES)), np.asarray(GraphDiffusion(3, 0.25)(u0(), EDGES))
+    )

@@ -6,7 +6,9 @@ import keras_cd
 from keras_cd.models import cd_resnet
 
 
-@pytest.mark.parametrize("depth, millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)])
+@pytest.mark.parametrize(
+    "depth, millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)]
+)
 def test_parameter_counts_match_he_et_al(depth, millions):
     model = cd_resnet(depth=depth, sigma=0.0)
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -61,9 +63,26 @@ def test_mixed_precision_keeps_float32_probabilities(rng):
 
 @pytest.mark.parametrize(
     "kwargs, argument",
-    [({"depth": 21}, "depth"), ({"depth": 2}, "depth"), ({"num_classes": 1}, "num_classes"),
-     ({"mode": "x"}, "mode"), ({"input_shape": (32, 32)}, "input_shape"), ({"sigma": -1.0}, "sigma")],
+    [
+        ({"depth": 21}, "depth"),
+        ({"depth": 2}, "depth"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"mode": "x"}, "mode"),
+        ({"input_shape": (32, 32)}, "input_shape"),
+        ({"sigma": -1.0}, "sigma"),
+    ],
 )
 def test_bad_arguments(kwargs, argument):
     with pytest.raises(ValueError, match=f"Invalid value for `{argument}`"):
         cd_resnet(**kwargs)
+
+
+def test_weight_decay_is_coupled_l2_on_every_kernel():
+    import numpy as np
+
+    model = keras_cd.models.cd_resnet(depth=8, input_shape=(8, 8, 1), weight_decay=1e-3)
+    kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
+    assert len(model.losses) == len(kernels) == 1 + 3 * 2 + 2 + 1  # stem, blocks, projections, head
+    expected = 1e-3 / 2 * sum(float(np.sum(np.square(w))) for w in kernels)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert not keras_cd.models.cd_resnet(depth=8, input_shape=(8, 8, 1)).losses

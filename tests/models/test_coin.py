@@ -35,8 +35,9 @@ def test_sparse_laplacian_and_sparse_features_give_the_edge_model_result():
     x, edges, dense = problem()
     x[x < 0.7] = 0  # a sparse bag of features
     edge_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2)
-    sparse_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2, graph="sparse",
-                                                   sparse_features=True)
+    sparse_model = keras_cd.models.coin_classifier(
+        12, 3, num_steps=5, sigma2=0.2, graph="sparse", sparse_features=True
+    )
     sparse_model.set_weights(edge_model.get_weights())
     expected = np.asarray(edge_model([x, *edges]))
     got = sparse_model([tf.sparse.from_dense(x), tf.sparse.from_dense(dense)])
@@ -94,11 +95,17 @@ def test_saves_loads_and_warns_when_unstable(tmp_path):
     np.testing.assert_array_equal(np.asarray(model([x, *edges])), np.asarray(loaded([x, *edges])))
 
 
-@pytest.mark.parametrize("kwargs, name", [({"graph": "csr"}, "graph"), ({"dropout": 1.0}, "dropout"),
-                                          ({"num_classes": 1}, "num_classes"),
-                                          ({"hidden_units": 0}, "hidden_units"),
-                                          ({"input_dropout": -0.1}, "input_dropout"),
-                                          ({"num_features": 0}, "num_features")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"graph": "csr"}, "graph"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"num_classes": 1}, "num_classes"),
+        ({"hidden_units": 0}, "hidden_units"),
+        ({"input_dropout": -0.1}, "input_dropout"),
+        ({"num_features": 0}, "num_features"),
+    ],
+)
 def test_bad_arguments(kwargs, name):
     arguments = {"num_features": 12, "num_classes": 3, **kwargs}
     with pytest.raises(ValueError, match=f"Invalid value for `{name}`"):
@@ -110,7 +117,9 @@ def test_the_same_seed_builds_the_same_model_and_dropout_masks():
 
     def outputs(seed):
         model = keras_cd.models.coin_classifier(12, 3, num_steps=3, sigma2=0.2, seed=seed)
-        return [np.asarray(w) for w in model.get_weights()], np.asarray(model([x, *edges], training=True))
+        return [np.asarray(w) for w in model.get_weights()], np.asarray(
+            model([x, *edges], training=True)
+        )
 
     (weights_a, out_a), (weights_b, out_b) = outputs(7), outputs(7)
     for a, b in zip(weights_a, weights_b):
@@ -127,11 +136,13 @@ def test_an_unstable_default_setting_warns_when_the_laplacian_is_given():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model = keras_cd.models.coin_classifier(12, 3, sigma2=1.9 / lambda_max, laplacian=edges)
-        keras_cd.models.coin_classifier(12, 3, sigma2=2.2 / lambda_max, laplacian=edges,
-                                        scheme="implicit")
+        keras_cd.models.coin_classifier(
+            12, 3, sigma2=2.2 / lambda_max, laplacian=edges, scheme="implicit"
+        )
     assert model.get_layer("graph_diffusion").lambda_max <= graph.gershgorin_bound(dense)
-    learned = keras_cd.models.coin_classifier(12, 3, sigma2=1.5 / lambda_max, laplacian=dense,
-                                              trainable_sigma2=True)
+    learned = keras_cd.models.coin_classifier(
+        12, 3, sigma2=1.5 / lambda_max, laplacian=dense, trainable_sigma2=True
+    )
     limit = learned.get_layer("graph_diffusion").stable_sigma2_limit()
     assert limit == pytest.approx(2 / lambda_max, rel=1e-6)  # Lanczos, not the loose bound
 
@@ -143,11 +154,19 @@ def test_implicit_coin_refuses_a_non_symmetric_laplacian():
 
 
 def test_numpy_scalars_are_accepted_and_bad_ones_named():
-    model = keras_cd.models.coin_classifier(np.int64(12), np.int32(3), num_steps=np.int64(2),
-                                            sigma2=np.float32(0.2), hidden_units=np.int16(8),
-                                            dropout=np.float32(0.3), seed=np.int64(1))
+    model = keras_cd.models.coin_classifier(
+        np.int64(12),
+        np.int32(3),
+        num_steps=np.int64(2),
+        sigma2=np.float32(0.2),
+        hidden_units=np.int16(8),
+        dropout=np.float32(0.3),
+        seed=np.int64(1),
+    )
     assert model.output.shape[-1] == 3
-    with pytest.raises(ValueError, match=r"Invalid value for `dropout`: expected a number in \[0, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"Invalid value for `dropout`: expected a number in \[0, 1\)"
+    ):
         keras_cd.models.coin_classifier(12, 3, dropout=np.float64(1.0))
     with pytest.raises(ValueError, match="Invalid value for `hidden_units`"):
         keras_cd.models.coin_classifier(12, 3, hidden_units=np.float32(8))

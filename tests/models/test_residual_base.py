@@ -9,9 +9,18 @@ from tests.layer_contract import check_layer_contract
 
 @pytest.mark.parametrize("hidden_units", [4, None])
 def test_layer_contract(hidden_units, tmp_path):
-    check_layer_contract(ResidualBaseClassifier,
-                         {"num_classes": 3, "hidden_units": hidden_units, "dropout": 0.2,
-                          "input_dropout": 0.1, "seed": 1}, (16, 6), tmp_path)
+    check_layer_contract(
+        ResidualBaseClassifier,
+        {
+            "num_classes": 3,
+            "hidden_units": hidden_units,
+            "dropout": 0.2,
+            "input_dropout": 0.1,
+            "seed": 1,
+        },
+        (16, 6),
+        tmp_path,
+    )
 
 
 def sparse_features(rng, rows=50, columns=40, density=0.1):
@@ -61,11 +70,15 @@ def test_input_dropout_drops_whole_features_consistently_for_both_branches(rng):
     np.testing.assert_allclose(np.asarray(layer(x)), np.tile([[2.0, 3.0]], (2000, 1)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("kwargs, argument", [
-    ({"num_classes": 1}, "num_classes"), ({"num_classes": 3, "hidden_units": 0}, "hidden_units"),
-    ({"num_classes": 3, "dropout": 1.0}, "dropout"),
-    ({"num_classes": 3, "input_dropout": "0.5"}, "input_dropout"),
-])
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"num_classes": 1}, "num_classes"),
+        ({"num_classes": 3, "hidden_units": 0}, "hidden_units"),
+        ({"num_classes": 3, "dropout": 1.0}, "dropout"),
+        ({"num_classes": 3, "input_dropout": "0.5"}, "input_dropout"),
+    ],
+)
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=f"Invalid value for `{argument}`"):
         ResidualBaseClassifier(**kwargs)
