@@ -61,7 +61,8 @@ class MonteCarloSwitch(keras.random.SeedGenerator):
 
 def is_switch(variable):
     """Whether a model variable is a Monte-Carlo switch (not a random seed state)."""
-    return f"{SWITCH_NAME}/" in variable.path or variable.path.startswith(SWITCH_NAME)
+    with _lock:
+        return any(variable is switch.state for switch in _switches)
 
 
 def monte_carlo_enabled():
