@@ -24,6 +24,7 @@ seeds, side by side.
 import argparse
 import os
 import statistics
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -141,4 +142,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from keras_cd import reporting
+
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    with reporting.record(reporting.result_name(__file__, sys.argv[1:]), results):
+        main()

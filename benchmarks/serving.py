@@ -183,4 +183,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from keras_cd import reporting
+
+    results = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    with reporting.record(reporting.result_name(__file__, sys.argv[1:]), results):
+        main()
