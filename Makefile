@@ -5,13 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install train demo test lint clean
+.PHONY: install train demo test test-jax lint clean
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -e ".[test,examples,export,data]"
+	$(BIN)/python -m pip install --disable-pip-version-check -e ".[tensorflow,test,examples,export,data]"
 	touch $(STAMP)
 
 # The main job: CIFAR-10 through tensorflow-datasets. Offline: make train ARGS="--dataset digits"
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The backend-agnostic tests again on JAX (TensorFlow-only ones are skipped there).
+test-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -p no:cacheprovider
 
 # One style, checked: ruff's linter and formatter, configured in pyproject.toml.
 lint: $(STAMP)

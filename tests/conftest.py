@@ -6,6 +6,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+# Whole test modules about TensorFlow-only parts: tf.distribute, tf.data pipelines,
+# SavedModel/ONNX export and serving, the TensorFlow-backed COIN trainer and the
+# scripts built on them. On another backend they are not collected.
+TENSORFLOW_ONLY = {
+    "tests/examples",
+    "tests/export",
+    "tests/test_checkpoint.py",
+    "tests/test_distribute.py",
+    "tests/test_node_classification.py",
+    "tests/test_random.py",
+}
+
+
+def pytest_ignore_collect(collection_path, config):
+    if BACKEND == "tensorflow":
+        return None
+    relative = os.path.relpath(str(collection_path), os.path.dirname(os.path.dirname(__file__)))
+    return any(relative == path or relative.startswith(path + os.sep) for path in TENSORFLOW_ONLY)
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow-only test; KERAS_BACKEND={BACKEND}")
+    for item in items:
+        if item.get_closest_marker("tensorflow"):
+            item.add_marker(skip)
+
 
 @pytest.fixture
 def rng():

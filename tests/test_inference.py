@@ -82,6 +82,7 @@ def test_compiled_predict_follows_the_switch_without_being_traced_again():
     assert model.predict_function is compiled  # the same compiled function throughout
 
 
+@pytest.mark.tensorflow
 def test_a_users_tf_function_follows_the_switch():
     import tensorflow as tf
 

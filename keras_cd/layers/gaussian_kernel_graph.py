@@ -72,7 +72,11 @@ class GaussianKernelGraph(keras.layers.Layer):
         distances2 = ops.maximum(distances2, 0.0) + ops.eye(size) * 1e30  # never yourself
         # At most size - 1 neighbours; a batch of one takes itself (at the
         # 1e30 distance), which gives it the zero Laplacian it should have.
-        k = ops.maximum(ops.minimum(self.num_neighbors, size - 1), 1)
+        static_size = inputs.shape[0]
+        if static_size is not None:  # JAX (and any static batch): k as a Python int
+            k = max(min(self.num_neighbors, static_size - 1), 1)
+        else:
+            k = ops.maximum(ops.minimum(self.num_neighbors, size - 1), 1)
         negative, neighbors = ops.top_k(-distances2, k)
         distances = ops.sqrt(ops.maximum(-negative, 0.0))
         bandwidth = ops.take(distances, ops.minimum(self.bandwidth_neighbor, k) - 1, axis=1)

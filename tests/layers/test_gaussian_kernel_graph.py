@@ -65,6 +65,7 @@ def test_laplacian_invariants():
     assert np.all(dense - np.diag(np.diag(dense)) <= 1e-7)  # non-positive off-diagonal
 
 
+@pytest.mark.tensorflow
 def test_batch_smaller_than_k_works_inside_a_compiled_model():
     import tensorflow as tf
 

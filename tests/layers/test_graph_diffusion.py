@@ -53,6 +53,7 @@ def test_dense_and_edge_paths_agree(scheme):
     )
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_edge_path_gradients_match_the_closed_form(scheme):
     # Loss on a subset of nodes (as in semi-supervised training): the
@@ -260,6 +261,7 @@ def dense_solve_gradients(sigma2=0.7, num_steps=2):
     return [np.asarray(g) for g in tape.gradient(loss, [u, s, w])]
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("path", ["edges", "dense"])
 def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
     du, dsigma2, dw = implicit_gradients(path)
@@ -290,6 +292,7 @@ def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
     np.testing.assert_allclose(du, solve_du, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.tensorflow
 def test_implicit_gradient_on_one_node_is_the_closed_form():
     # A = 1 + c l, x = b / A: dx/dc = -l b / A^2 (a frozen solver gives -l b / A).
     import tensorflow as tf
@@ -304,6 +307,7 @@ def test_implicit_gradient_on_one_node_is_the_closed_form():
     )
 
 
+@pytest.mark.tensorflow
 def test_implicit_training_of_sigma2_under_xla_matches_eager():
     import tensorflow as tf
 
@@ -385,3 +389,51 @@ def test_numpy_scalars_are_accepted_like_python_ones():
     np.testing.assert_allclose(
         np.asarray(layer(u0(), EDGES)), np.asarray(GraphDiffusion(3, 0.25)(u0(), EDGES))
     )
+
+
+JAX_GRADIENTS = """
+import numpy as np, jax, jax.numpy as jnp, keras, keras_cd
+from keras_cd import graph
+assert keras.backend.backend() == "jax"
+rng = np.random.default_rng(0)
+A = np.triu(rng.random((12, 12)) < 0.3, 1)
+L = graph.laplacian((A + A.T).astype(float), "coin", format="scipy").toarray()
+L = (L + L.T) / 2
+receivers, senders = np.nonzero(L)
+w0 = L[receivers, senders].astype("float32")
+u0 = rng.normal(size=(12, 3)).astype("float32")
+target = rng.normal(size=(12, 3)).astype("float32")
+layer = keras_cd.GraphDiffusion(2, 0.7, scheme="implicit", trainable_sigma2=True,
+                                solver_iterations=30)
+layer(u0, (senders, receivers, w0))
+
+def loss(sigma2, u, w):
+    out, _ = layer.stateless_call([sigma2], [], u, (senders, receivers, w))
+    return jnp.sum(target * out)
+
+def reference(sigma2, u, w):
+    m = jnp.eye(12) + sigma2 * jnp.zeros((12, 12)).at[receivers, senders].add(w)
+    return jnp.sum(target * jnp.linalg.solve(m, jnp.linalg.solve(m, u)))
+
+args = (jnp.float32(0.7), jnp.asarray(u0), jnp.asarray(w0))
+for got in (jax.grad(loss, (0, 1, 2))(*args), jax.jit(jax.grad(loss, (0, 1, 2)))(*args)):
+    for a, b in zip(got, jax.grad(reference, (0, 1, 2))(*args)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-5)
+print("jax gradients ok")
+"""
+
+
+def test_implicit_gradients_on_the_jax_backend():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_GRADIENTS],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert result.returncode == 0 and "jax gradients ok" in result.stdout, result.stderr[-3000:]

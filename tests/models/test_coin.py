@@ -29,6 +29,7 @@ def test_edge_and_dense_models_agree_and_output_distributions():
     assert np.all(a >= 0)
 
 
+@pytest.mark.tensorflow
 def test_sparse_laplacian_and_sparse_features_give_the_edge_model_result():
     import tensorflow as tf
 

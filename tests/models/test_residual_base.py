@@ -29,6 +29,7 @@ def sparse_features(rng, rows=50, columns=40, density=0.1):
     return dense, tf.sparse.from_dense(dense)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("hidden_units", [8, None])
 def test_sparse_input_gives_the_dense_result(rng, hidden_units):
     dense, sparse = sparse_features(rng)
@@ -36,6 +37,7 @@ def test_sparse_input_gives_the_dense_result(rng, hidden_units):
     np.testing.assert_allclose(np.asarray(layer(sparse)), np.asarray(layer(dense)), atol=1e-5)
 
 
+@pytest.mark.tensorflow
 def test_sparse_input_compiles_under_xla_with_the_same_gradients(rng):
     dense, sparse = sparse_features(rng)
     layer = ResidualBaseClassifier(4, 8)

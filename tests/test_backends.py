@@ -1,0 +1,54 @@
+"""The core runs without TensorFlow: `pip install keras-cd[jax]` needs no TensorFlow."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+WITHOUT_TENSORFLOW = """
+import sys
+
+class NoTensorFlow:  # `import tensorflow` fails, as on a machine without it
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("TensorFlow is not installed here")
+
+sys.meta_path.insert(0, NoTensorFlow())
+import numpy as np, keras, keras_cd
+assert keras.backend.backend() == "jax"
+model = keras_cd.models.cd_resnet(depth=8, sigma=0.2, input_shape=(8, 8, 1), weight_decay=1e-4)
+x = np.random.default_rng(0).normal(size=(4, 8, 8, 1)).astype("float32")
+y = np.array([0, 1, 2, 3])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+model.fit(x, y, epochs=1, verbose=0)
+mean, error = keras_cd.inference.feynman_kac_predict(model, x, 4)
+assert np.all(error > 0)
+edges = keras_cd.graph.laplacian(np.ones((5, 5)) - np.eye(5), "coin")
+coin = keras_cd.models.coin_classifier(3, 2, num_steps=3, sigma2=0.2, laplacian=edges, seed=0)
+probabilities = coin([np.ones((5, 3), "float32"), *edges])
+np.testing.assert_allclose(np.asarray(probabilities).sum(axis=1), 1.0, atol=1e-5)
+implicit = keras_cd.GraphDiffusion(2, 1.0, scheme="implicit")(np.eye(5, dtype="float32"), edges)
+smoothed = keras_cd.smoothing.SmoothedClassifier(model, 0.25, 10, batch_size=64, seed=0)
+assert smoothed.predict(x[:1], 64, alpha=0.5).shape == (1,)
+try:
+    keras_cd.distribute.make_strategy("mirrored")
+except RuntimeError as error:
+    assert "needs the TensorFlow backend" in str(error)
+else:
+    raise AssertionError("make_strategy ran without TensorFlow")
+assert "tensorflow" not in sys.modules
+print("core ok without tensorflow")
+"""
+
+
+def test_the_core_runs_on_jax_without_tensorflow():
+    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert result.returncode == 0 and "core ok" in result.stdout, result.stderr[-3000:]
