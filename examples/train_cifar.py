@@ -128,7 +128,7 @@ def make_strategy(args):
 
     try:
         return distribute.make_strategy(args.strategy, args.cpu_replicas, args.tpu)
-    except ValueError as error:
+    except (ValueError, RuntimeError) as error:  # e.g. a tf.distribute strategy on JAX
         sys.exit(str(error))
 
 

@@ -27,8 +27,25 @@ def _require_tensorflow(what):
     return tf
 
 
+class SingleDevice:
+    """What `make_strategy("auto")` gives on a backend without tf.distribute:
+    one process, Keras' own device placement (a `scope()` that does nothing)."""
+
+    num_replicas_in_sync = 1
+    cluster_resolver = None
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
 def make_strategy(name="auto", cpu_replicas=1, tpu=None):
     """A tf.distribute strategy by name.
+
+    On JAX or PyTorch, `"auto"` and `"default"` give a `SingleDevice` (use
+    `keras.distribution` for data parallelism there); the other names need
+    TensorFlow and raise a RuntimeError that says so.
 
     Call it before anything else touches TensorFlow's devices (logical CPU
     devices and collectives can only be configured at start-up).
@@ -46,7 +63,15 @@ def make_strategy(name="auto", cpu_replicas=1, tpu=None):
 
     _validation.one_of("name", name, STRATEGIES, f"Use one of {list(STRATEGIES)}.")
     cpu_replicas = _validation.positive_int("cpu_replicas", cpu_replicas, "Use e.g. 2.")
-    tf = _require_tensorflow("keras_cd.distribute.make_strategy")
+    import keras
+
+    if (
+        keras.backend.backend() != "tensorflow"
+        and name in ("auto", "default")
+        and cpu_replicas == 1
+    ):
+        return SingleDevice()
+    tf = _require_tensorflow(f"keras_cd.distribute.make_strategy({name!r})")
     if cpu_replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(

@@ -114,6 +114,33 @@ def test_the_pipeline_learns_on_real_images(tmp_path):
     assert results["test_accuracy"] > 0.8 and results["monte_carlo_accuracy"] > 0.8, stdout
 
 
+def test_the_script_trains_and_resumes_on_the_jax_backend(tmp_path):
+    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
+    argv = [
+        "--dataset",
+        "digits",
+        "--depth",
+        "8",
+        "--batch-size",
+        "32",
+        "--mc-samples",
+        "2",
+        "--verbose",
+        "0",
+        "--model-dir",
+        str(tmp_path),
+    ]
+    stdout = run(argv + ["--epochs", "8"], env={"KERAS_BACKEND": "jax"})
+    assert "strategy SingleDevice with 1 replica(s)" in stdout
+    first = load_results(tmp_path)
+    assert first["test_accuracy"] > 0.8 and first["monte_carlo_accuracy"] > 0.8, stdout
+    # The same command again restores the last checkpoint (weights, optimizer, seeds)
+    # and has nothing left to train: the same deterministic accuracy.
+    again = run(argv + ["--epochs", "8"], env={"KERAS_BACKEND": "jax"})
+    assert "resuming from the checkpoint after epoch 8" in again
+    assert load_results(tmp_path)["test_accuracy"] == first["test_accuracy"]
+
+
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     stdout = run(
         SMALL
