@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install train demo test test-jax lint clean
+.PHONY: install train demo test test-jax test-torch lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ test: $(STAMP)
 # The backend-agnostic tests again on JAX (TensorFlow-only ones are skipped there).
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -p no:cacheprovider
+
+# Best effort, not in CI (large wheels): first pip install "torch==2.13.0+cpu" into .venv.
+test-torch: $(STAMP)
+	KERAS_BACKEND=torch $(BIN)/python -m pytest tests -p no:cacheprovider
 
 # One style, checked: ruff's linter and formatter, configured in pyproject.toml.
 lint: $(STAMP)

@@ -21,7 +21,7 @@ def _project(inputs, kernel, dropout, seed_generator, training):
     segment_sum, so it compiles under XLA (tf.sparse's matmul does not);
     dropout on the nonzeros is dropout on x, since dropped zeros stay zero.
     """
-    sparse = hasattr(inputs, "indices")  # tf.SparseTensor
+    sparse = hasattr(inputs, "indices") and hasattr(inputs, "dense_shape")  # tf.SparseTensor
     values = inputs.values if sparse else inputs
     values = ops.cast(values, kernel.dtype)
     if training and dropout:
