@@ -1,10 +1,6 @@
 """The core runs without TensorFlow: `pip install keras-cd[jax]` needs no TensorFlow."""
 
-import os
-import subprocess
-import sys
-
-import pytest
+from tests.on_backend import run_on_backend
 
 WITHOUT_TENSORFLOW = """
 import sys
@@ -43,12 +39,4 @@ print("core ok without tensorflow")
 
 
 def test_the_core_runs_on_jax_without_tensorflow():
-    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
-    result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TENSORFLOW],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
-    assert result.returncode == 0 and "core ok" in result.stdout, result.stderr[-3000:]
+    run_on_backend(WITHOUT_TENSORFLOW, "core ok without tensorflow")

@@ -1,11 +1,7 @@
 """On JAX, data-parallel inference over several devices draws independent noise
 per device (keras.distribution.DataParallel; CPU devices forced by XLA_FLAGS)."""
 
-import os
-import subprocess
-import sys
-
-import pytest
+from tests.on_backend import run_on_backend
 
 SCRIPT = """
 import numpy as np, jax, keras, keras_cd
@@ -25,13 +21,8 @@ print("independent noise per device")
 
 
 def test_data_parallel_noise_is_independent_per_device():
-    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": "jax",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300, env=env
+    run_on_backend(
+        SCRIPT,
+        "independent noise per device",
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
     )
-    assert result.returncode == 0 and "independent noise" in result.stdout, result.stderr[-3000:]

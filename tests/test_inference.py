@@ -4,6 +4,7 @@ import pytest
 
 import keras_cd
 from keras_cd.inference import feynman_kac_predict
+from tests.on_backend import run_on_backend
 
 
 def test_feynman_kac_mean_and_standard_error_of_a_quadratic_readout():
@@ -134,16 +135,4 @@ print("jax ok")
 
 
 def test_monte_carlo_switch_on_the_jax_backend():
-    import os
-    import subprocess
-    import sys
-
-    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
-    assert result.returncode == 0 and "jax ok" in result.stdout, result.stderr[-3000:]
+    run_on_backend(JAX_SCRIPT, "jax ok")

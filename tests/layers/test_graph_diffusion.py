@@ -8,6 +8,7 @@ from scipy.linalg import expm
 from keras_cd import GraphDiffusion, graph
 from tests.graph.test_laplacian import random_graph
 from tests.layer_contract import check_layer_contract
+from tests.on_backend import run_on_backend
 
 ADJACENCY = random_graph(30, density=0.15, seed=3)
 EDGES = graph.laplacian(ADJACENCY, "coin")
@@ -424,16 +425,4 @@ print("jax gradients ok")
 
 
 def test_implicit_gradients_on_the_jax_backend():
-    import os
-    import subprocess
-    import sys
-
-    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
-    result = subprocess.run(
-        [sys.executable, "-c", JAX_GRADIENTS],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-    )
-    assert result.returncode == 0 and "jax gradients ok" in result.stdout, result.stderr[-3000:]
+    run_on_backend(JAX_GRADIENTS, "jax gradients ok")
