@@ -36,10 +36,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from keras_cd.distribute import STRATEGIES  # noqa: E402
+
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CIFAR_HOST = "www.cs.toronto.edu"  # where tensorflow-datasets downloads CIFAR-10
-STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device", "default")  # distribute's
 
 
 def parse_args(argv=None):

@@ -65,6 +65,13 @@ def is_switch(variable):
         return any(variable is switch.state for switch in _switches)
 
 
+def random_seed_states(model):
+    """The model's random seed-generator states (noise, dropout), without the switches."""
+    return [
+        v for v in model.variables if v.path.endswith("seed_generator_state") and not is_switch(v)
+    ]
+
+
 def monte_carlo_enabled():
     """Returns True inside a `keras_cd.monte_carlo()` block."""
     return _depth > 0

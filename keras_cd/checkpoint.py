@@ -16,11 +16,6 @@ _PATTERN = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 _STATE_GROUP = "keras_cd_training_state"
 
 
-def _is_seed_state(variable):
-    # Random seeds, not the Monte-Carlo switches kept in the same kind of state.
-    return variable.path.endswith("seed_generator_state") and not _noise.is_switch(variable)
-
-
 def _without_names(value):
     if isinstance(value, dict):
         return {k: _without_names(v) for k, v in value.items() if k != "name"}
@@ -171,8 +166,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                     "that wrote it, or point ResumableCheckpoint at a new directory."
                 )
             model.load_weights(path)
-            seed_states = [v for v in model.variables if _is_seed_state(v)]
-            for index, variable in enumerate(seed_states):
+            for index, variable in enumerate(_noise.random_seed_states(model)):
                 variable.assign(seeds[str(index)])
             self.restored_epoch = epoch
             return epoch
@@ -206,8 +200,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 state.attrs["fingerprint"] = json.dumps(_fingerprint(self.model))
                 state.attrs["epoch"] = completed
                 seeds = state.create_group("seeds")
-                seed_states = [v for v in self.model.variables if _is_seed_state(v)]
-                for index, variable in enumerate(seed_states):
+                for index, variable in enumerate(_noise.random_seed_states(self.model)):
                     seeds[str(index)] = keras.ops.convert_to_numpy(variable)
         self.restored_epoch = completed
         others = [(number, path) for number, path in self.checkpoints() if number != completed]

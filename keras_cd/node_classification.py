@@ -146,9 +146,9 @@ class NodeClassificationTrainer:
         """Fresh seeded weights, dropout stream and optimizer state, same compiled epoch."""
         fresh = self._build(init_seed)
         self.model.set_weights(fresh.get_weights())
-        fresh_seeds = [v for v in fresh.non_trainable_variables if _is_seed(v)]
-        seeds = [v for v in self.model.non_trainable_variables if _is_seed(v)]
-        for variable, value in zip(seeds, fresh_seeds):
+        from keras_cd._noise import random_seed_states
+
+        for variable, value in zip(random_seed_states(self.model), random_seed_states(fresh)):
             variable.assign(value)
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer):
             variable.assign(value)
@@ -184,9 +184,3 @@ class NodeClassificationTrainer:
         return RunResult(
             float(test_accuracy), float(validation_accuracy), epochs, time.perf_counter() - start
         )
-
-
-def _is_seed(variable):
-    from keras_cd import _noise
-
-    return variable.path.endswith("seed_generator_state") and not _noise.is_switch(variable)

@@ -137,12 +137,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(tmp_path):
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
 
-    def seeds(model):  # random seeds, not the Monte-Carlo switches kept in the same kind of state
-        return [
-            v
-            for v in model.variables
-            if v.path.endswith("seed_generator_state") and not _noise.is_switch(v)
-        ]
+    seeds = _noise.random_seed_states  # random seeds, not the Monte-Carlo switches
 
     assert len(seeds(resumed)) == 2  # the CD block's noise and the dropout masks
     for a, b in zip(seeds(straight), seeds(resumed)):

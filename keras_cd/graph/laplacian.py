@@ -155,6 +155,20 @@ def largest_eigenvalue(matrix, tolerance=1e-6):
     return float(eigsh(matrix, k=1, which="LA", tol=tolerance, return_eigenvectors=False)[0])
 
 
+def stability_lambda_max(matrix, sigma2, exact=False):
+    """lambda_max(L) for the explicit step's stability check, as cheaply as it may be.
+
+    Gershgorin's O(edges) bound when it already proves `sigma2` stable
+    (sigma2 * bound <= 2; no eigensolver needed), else the largest eigenvalue
+    by Lanczos. `exact=True` (a learned sigma2, whose limit 2 / lambda_max
+    matters) always returns the eigenvalue.
+    """
+    bound = gershgorin_bound(matrix)
+    if not exact and sigma2 * bound <= 2:
+        return bound
+    return largest_eigenvalue(matrix)
+
+
 def is_symmetric(matrix, tolerance=1e-6):
     """Whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
 

@@ -129,7 +129,12 @@ class GraphDiffusion(keras.layers.Layer):
         self._warn_if_unstable(self.lambda_max, stacklevel=3)
 
     def stable_sigma2_limit(self):
-        """2 / lambda_max for the explicit scheme when lambda_max is known, else None."""
+        """2 / lambda_max for the explicit scheme when lambda_max is known, else None.
+
+        When lambda_max was estimated from a Laplacian on which a fixed sigma2
+        is provably stable, the estimate is Gershgorin's upper bound and this
+        limit a conservative one.
+        """
         lambda_max = self.lambda_max if self.lambda_max is not None else self._estimated_lambda_max
         if self.scheme != "explicit" or not lambda_max:
             return None
@@ -176,17 +181,16 @@ class GraphDiffusion(keras.layers.Layer):
         key = tuple((a.shape, hash(np.ascontiguousarray(a).tobytes())) for a in parts)
         if key == self._checked_graph:
             return
-        from keras_cd.graph.laplacian import _as_scipy, gershgorin_bound, largest_eigenvalue
+        from keras_cd.graph.laplacian import _as_scipy, stability_lambda_max
 
         matrix = _as_scipy(tuple(arrays) if _graph.is_edge_list(laplacian) else arrays)
         if needs_symmetry:
             self.check_symmetric(matrix, f"`{self.name}`")
         if needs_spectrum:
-            # Gershgorin's O(edges) bound proves a fixed sigma2 stable without an
-            # eigensolver; a learned sigma2 needs lambda_max itself for its limit.
-            if self.trainable_sigma2 or self.sigma2 * gershgorin_bound(matrix) > 2:
-                self._estimated_lambda_max = largest_eigenvalue(matrix)
-                self._warn_if_unstable(self._estimated_lambda_max, stacklevel=4)
+            self._estimated_lambda_max = stability_lambda_max(
+                matrix, self.sigma2, exact=self.trainable_sigma2
+            )
+            self._warn_if_unstable(self._estimated_lambda_max, stacklevel=4)
         self._checked_graph = key
 
     @staticmethod

@@ -169,16 +169,6 @@ class ResidualBaseClassifier(keras.layers.Layer):
         return config
 
 
-def _stability_lambda_max(laplacian, sigma2, trainable_sigma2):
-    """lambda_max for GraphDiffusion's guard, computed as cheaply as it may be."""
-    from keras_cd.graph import gershgorin_bound, largest_eigenvalue
-
-    bound = gershgorin_bound(laplacian)  # O(edges); lambda_max <= bound
-    if not trainable_sigma2 and sigma2 * bound <= 2:
-        return bound  # stable for sure; nothing to warn about, no eigensolver needed
-    return largest_eigenvalue(laplacian)
-
-
 def coin_classifier(
     num_features,
     num_classes,
@@ -283,7 +273,9 @@ def coin_classifier(
         if scheme == "implicit":
             GraphDiffusion.check_symmetric(laplacian, "coin_classifier")
         elif lambda_max is None:
-            lambda_max = _stability_lambda_max(laplacian, sigma2, trainable_sigma2)
+            from keras_cd.graph.laplacian import stability_lambda_max
+
+            lambda_max = stability_lambda_max(laplacian, sigma2, exact=trainable_sigma2)
     # Validates num_classes, hidden_units, the dropout rates and the seed.
     weight_decay = _validation.non_negative_float("weight_decay", weight_decay, "Use e.g. 5e-4.")
     readout_weight_decay = (
