@@ -1,11 +1,16 @@
-"""keras_cd.node_classification: the COIN trainer that examples and benchmarks share."""
+"""keras_cd.node_classification: the harness that examples and benchmarks share."""
+
+import json
 
 import numpy as np
 import pytest
 
-from keras_cd import datasets
+from keras_cd import datasets, graph
+from keras_cd import node_classification as nc
 from keras_cd.node_classification import NodeClassificationTrainer
 from tests.examples.test_train_graph import planted_partition
+
+FAST = {"max_epochs": 60, "patience": 10}
 
 
 @pytest.fixture(scope="module")
@@ -14,15 +19,51 @@ def data(tmp_path_factory):
 
 
 def test_learns_and_is_reproducible_run_by_run(data):
-    trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, max_epochs=60, patience=10)
+    trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
     first = trainer.run(0, 0)
     other = trainer.run(1, 1)
     again = trainer.run(0, 0)  # a run does not depend on the runs before it
     assert first.test_accuracy > 0.6  # chance: 1/3
     assert (again.test_accuracy, again.epochs) == (first.test_accuracy, first.epochs)
     assert 0 < first.validation_accuracy <= 1 and first.seconds > 0
-    fresh = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, max_epochs=60, patience=10)
+    fresh = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
     assert fresh.run(1, 1).test_accuracy == other.test_accuracy  # and not on the trainer
+
+
+@pytest.mark.parametrize(
+    "method, settings",
+    [
+        ("coin", {"num_steps": 0}),
+        ("coin", {"scheme": "implicit", "num_steps": 2, "sigma2": 1.0}),
+        ("coin", {"trainable_sigma2": True, "num_steps": 5, "sigma2": 0.3}),
+        ("appnp", {}),
+        ("sgc", {}),
+    ],
+)
+def test_every_method_learns(data, method, settings):
+    result = NodeClassificationTrainer(data, method, **FAST, **settings).run(0, 0)
+    assert result.test_accuracy > 0.6, (method, settings, result)
+
+
+def test_training_reads_the_exact_diffusion_rows(data):
+    """The model trained on P[train] and evaluated with the exact P on the whole
+    graph gives the same probabilities as the layer model (GraphDiffusion)."""
+    import tensorflow as tf
+
+    from keras_cd.models import coin_classifier
+
+    trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
+    trainer.run(0, 0)
+    layered = coin_classifier(
+        data.features.shape[1], data.num_classes, num_steps=5, sigma2=0.3, sparse_features=True
+    )
+    layered.set_weights(trainer.model.get_weights())
+    edges = [tf.constant(a) for a in graph.laplacian(data.adjacency, "coin")]
+    expected = np.asarray(layered([trainer.method.features, *edges]))
+    np.testing.assert_allclose(trainer.method.predict(trainer.model), expected, atol=2e-6)
+    rows = np.array([0, 7, 42])
+    inputs = [trainer.method.features, tf.constant(trainer.method.rows(rows))]
+    np.testing.assert_allclose(np.asarray(trainer.model(inputs)), expected[rows], atol=2e-6)
 
 
 def test_weight_decay_is_the_models_regularization_loss(data):
@@ -37,6 +78,97 @@ def test_weight_decay_is_the_models_regularization_loss(data):
     assert len(first_only.model.losses) == 1
 
 
-def test_bad_settings(data):
+def test_early_stopping_keeps_the_weights_of_the_lowest_validation_loss(data):
+    trainer = NodeClassificationTrainer(
+        data, num_steps=3, sigma2=0.3, learning_rate=0.05, max_epochs=300, patience=5
+    )
+    result = trainer.run(2, 0)
+    losses = np.array(trainer.history["validation_loss"])
+    accuracies = np.array(trainer.history["validation_accuracy"])
+    assert result.epochs == len(losses) < 300  # stopped early
+    # It stopped after the first 5 epochs in a row in which neither improved.
+    improved = [True] + [
+        losses[e] < losses[:e].min() or accuracies[e] > accuracies[:e].max()
+        for e in range(1, len(losses))
+    ]
+    waited = [e - max(i for i in range(e + 1) if improved[i]) for e in range(len(improved))]
+    assert waited[-1] == 5 and max(waited[:-1]) < 5
+    # The model holds the weights of the lowest validation loss.
+    _, (_, val_part) = trainer._split_inputs(2)
+    loss, _ = trainer._metrics(val_part[2], trainer._outputs(val_part[0], val_part[1], False))
+    assert float(loss) == pytest.approx(losses.min(), rel=1e-6)
+    assert losses.argmin() < len(losses) - 1
+
+
+def test_two_workers_give_the_same_runs_as_one(data):
+    trainer = NodeClassificationTrainer(data, num_steps=3, sigma2=0.3, **FAST)
+    one = nc.run_protocol(trainer, 3, 2, seed=1, workers=1)
+    two = nc.run_protocol(trainer, 3, 2, seed=1, workers=2)
+    assert one.accuracies == two.accuracies and one.epochs == two.epochs
+    assert one.split_seeds == [1, 1, 2, 2, 3, 3] and one.init_seeds == [
+        1000,
+        1001,
+        1002,
+        1003,
+        1004,
+        1005,
+    ]
+    assert one.runs == 6 and one.summary().endswith("over 6 runs")
+
+
+def test_model_selection_never_reads_a_test_label(data, tmp_path, monkeypatch):
+    """Shuffling the labels of every node outside the search splits' training and
+    validation sets changes nothing the search sees or chooses. (The splits are
+    kept: the protocol draws 20 training nodes per class, which needs every
+    node's class, so they are drawn from the true labels in both searches.)"""
+    space = [{"num_steps": [2, 5], "sigma2": [0.1, 0.3], "dropout": [0.3, 0.5]}]
+    kwargs = dict(space=space, num_trials=3, num_splits=2, seed=7, **FAST)
+    result = nc.search(data, "coin", **kwargs)
+    seen = np.concatenate(
+        [
+            np.concatenate(datasets.random_split(data.labels, seed=s)[:2])
+            for s in result.config["split_seeds"]
+        ]
+    )
+    unseen = np.setdiff1d(np.arange(data.labels.size), seen)
+    shuffled = datasets.GraphData(**{**data.__dict__, "labels": data.labels.copy()})
+    shuffled.labels[unseen] = np.random.default_rng(0).permutation(shuffled.labels[unseen])
+    assert not np.array_equal(shuffled.labels, data.labels)
+    draw = datasets.random_split
+    monkeypatch.setattr(datasets, "random_split", lambda labels, seed: draw(data.labels, seed=seed))
+    again = nc.search(shuffled, "coin", **kwargs)
+    assert again.trials == [
+        {**t, "seconds": a["seconds"]} for t, a in zip(result.trials, again.trials)
+    ]
+    assert again.settings == result.settings
+    assert result.trials[0]["validation_accuracy"] >= result.trials[-1]["validation_accuracy"]
+    assert len(result.trials) == 3 and all(not t["settings"]["sigma2"] > 0.3 for t in result.trials)
+    # The chosen setting is saved and read back for a rerun.
+    path = tmp_path / "setting.json"
+    result.save(path)
+    assert nc.load_setting(path) == ("coin", result.settings)
+    assert json.loads(path.read_text())["search"]["num_trials"] == 3
+
+
+def test_the_search_skips_unstable_explicit_settings(data):
+    lambda_max = graph.largest_eigenvalue(graph.laplacian(data.adjacency, "coin", format="scipy"))
+    unstable = 2.5 / lambda_max
+    space = [{"scheme": ["explicit"], "num_steps": [3], "sigma2": [0.1, unstable]}]
+    result = nc.search(data, "coin", space=space, num_trials=5, num_splits=1, **FAST)
+    assert [t["settings"]["sigma2"] for t in result.trials] == [0.1]
+
+
+def test_bad_settings(data, tmp_path):
     with pytest.raises(ValueError, match="Invalid value for `patience`"):
         NodeClassificationTrainer(data, patience=0)
+    with pytest.raises(ValueError, match=r"Invalid setting for method 'sgc': \['hidden_units'\]"):
+        NodeClassificationTrainer(data, "sgc", hidden_units=3)
+    with pytest.raises(ValueError, match="Invalid value for `method`"):
+        NodeClassificationTrainer(data, "gat")
+    with pytest.raises(ValueError, match="Invalid value for `learning_rate`"):
+        NodeClassificationTrainer(data, learning_rate=0)
+    with pytest.raises(ValueError, match="Invalid value for `space`"):
+        nc.search(data, space={"sigma2": [0.1]})
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="Invalid setting file"):
+        nc.load_setting(tmp_path / "bad.json")

@@ -7,6 +7,7 @@ dense (N, N) Laplacian or its nonzeros as an edge list
 receivers[e] = i of weights[e] * u[senders[e]].
 """
 
+from keras_cd.graph.diffusion import diffuse, diffusion_rows
 from keras_cd.graph.knn import gaussian_knn_graph
 from keras_cd.graph.laplacian import (
     NORMALIZATIONS,
@@ -18,6 +19,8 @@ from keras_cd.graph.laplacian import (
 
 __all__ = [
     "NORMALIZATIONS",
+    "diffuse",
+    "diffusion_rows",
     "gaussian_knn_graph",
     "gershgorin_bound",
     "is_symmetric",

@@ -20,6 +20,29 @@ def _concrete(laplacian):
     return arrays if _graph.is_edge_list(laplacian) else arrays[0]
 
 
+def warn_if_unstable(name, num_steps, sigma2, lambda_max, trainable_sigma2=False, stacklevel=2):
+    """Warns when explicit steps of size sigma2 are unstable: sigma2 * lambda_max > 2."""
+    if lambda_max is None or not num_steps:
+        return
+    product = sigma2 * lambda_max
+    if product > 2:
+        growth = abs(1 - product) ** num_steps
+        learned = (
+            " A learned sigma2 is kept at or below that limit from the first training step on."
+            if trainable_sigma2
+            else ""
+        )
+        warnings.warn(
+            f"Unstable explicit diffusion in `{name}`: sigma2 * lambda_max = "
+            f"{sigma2:g} * {lambda_max:.4g} = {product:.4g} > 2, so the "
+            f"top eigenmode grows by |1 - {product:.4g}| per step ({growth:.3g}x over "
+            f"{num_steps} steps). Use sigma2 <= {2 / lambda_max:.4g} with more "
+            f'steps for the same diffusion time, or scheme="implicit".{learned}',
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 @keras.saving.register_keras_serializable(package="keras_cd")
 class GraphDiffusion(keras.layers.Layer):
     """Heat diffusion on a graph over the samples: COIN's diffusion half.
@@ -141,24 +164,14 @@ class GraphDiffusion(keras.layers.Layer):
         return 2.0 / lambda_max
 
     def _warn_if_unstable(self, lambda_max, stacklevel):
-        if self.scheme != "explicit" or lambda_max is None or not self.num_steps:
-            return
-        product = self.sigma2 * lambda_max
-        if product > 2:
-            growth = abs(1 - product) ** self.num_steps
-            learned = (
-                " A learned sigma2 is kept at or below that limit from the first training step on."
-                if self.trainable_sigma2
-                else ""
-            )
-            warnings.warn(
-                f"Unstable explicit diffusion in `{self.name}`: sigma2 * lambda_max = "
-                f"{self.sigma2:g} * {lambda_max:.4g} = {product:.4g} > 2, so the "
-                f"top eigenmode grows by |1 - {product:.4g}| per step ({growth:.3g}x over "
-                f"{self.num_steps} steps). Use sigma2 <= {2 / lambda_max:.4g} with more "
-                f'steps for the same diffusion time, or scheme="implicit".{learned}',
-                UserWarning,
-                stacklevel=stacklevel,
+        if self.scheme == "explicit":
+            warn_if_unstable(
+                self.name,
+                self.num_steps,
+                self.sigma2,
+                lambda_max,
+                self.trainable_sigma2,
+                stacklevel + 1,
             )
 
     def _check_graph(self, laplacian):

@@ -2,36 +2,30 @@ import keras
 from keras import ops
 
 from keras_cd import _random, _validation
-from keras_cd.layers.graph_diffusion import GraphDiffusion
+from keras_cd.layers.graph_diffusion import GraphDiffusion, warn_if_unstable
+from keras_cd.layers.precomputed_diffusion import PrecomputedDiffusion, is_sparse, sparse_matmul
 
-GRAPHS = ("edges", "dense", "sparse")
+GRAPHS = ("edges", "dense", "sparse", "rows")
 
 
 def _dropout(values, rate, seed_generator):
-    """Inverted dropout with keras_cd's XLA-friendly Philox uniforms."""
-    keep = _random.uniform(ops.shape(values), seed_generator) >= rate
+    """Inverted dropout with keras_cd's fast hash uniforms (`_random.hash_uniform`)."""
+    keep = _random.hash_uniform(ops.shape(values), seed_generator) >= rate
     return ops.where(keep, values / (1 - rate), ops.zeros_like(values))
 
 
 def _project(inputs, kernel, dropout, seed_generator, training):
     """`Dropout(dropout)(x) @ kernel` for a dense or a sparse `x`.
 
-    A sparse x (TensorFlow backend) is projected through its nonzeros only,
-    (x W)_i = sum over the nonzeros (i, j) of x_ij W_j, by gather +
-    segment_sum, so it compiles under XLA (tf.sparse's matmul does not);
-    dropout on the nonzeros is dropout on x, since dropped zeros stay zero.
+    A sparse x (TensorFlow backend) is projected through its nonzeros only
+    (`sparse_matmul`), so it compiles under XLA; dropout on the nonzeros is
+    dropout on x, since dropped zeros stay zero.
     """
-    sparse = hasattr(inputs, "indices") and hasattr(inputs, "dense_shape")  # tf.SparseTensor
-    values = inputs.values if sparse else inputs
-    values = ops.cast(values, kernel.dtype)
+    sparse = is_sparse(inputs)
+    values = ops.cast(inputs.values if sparse else inputs, kernel.dtype)
     if training and dropout:
         values = _dropout(values, dropout, seed_generator)
-    if not sparse:
-        return ops.matmul(values, kernel)
-    rows, cols = inputs.indices[:, 0], inputs.indices[:, 1]
-    contributions = values[:, None] * ops.take(kernel, cols, axis=0)
-    num_rows = ops.cast(inputs.dense_shape[0], "int32")
-    return ops.segment_sum(contributions, rows, num_segments=num_rows)
+    return sparse_matmul(inputs, kernel, values) if sparse else ops.matmul(values, kernel)
 
 
 @keras.saving.register_keras_serializable(package="keras_cd")
@@ -52,7 +46,9 @@ class ResidualBaseClassifier(keras.layers.Layer):
     weights instead of H*F. Neither form builds the (N, F) matrix h, so a
     sparse bag-of-words x costs only its nonzeros (`keras.Input(...,
     sparse=True)`, TensorFlow backend). Accuracy and speed of both forms on
-    Cora: `examples/train_graph.py` (figures in the README).
+    Cora: `benchmarks/RESULTS.md`. `residual=False` drops the skip x W2,
+    leaving the two-layer perceptron f(x) = relu(x W1 + b1) U + b2 (APPNP's
+    base network).
 
     Args:
         num_classes: int >= 2, width of f.
@@ -64,6 +60,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
             masks: the same seed gives the same run.
         kernel_regularizer: regularizer of the input kernel [W1 | W2].
         readout_regularizer: regularizer of the rank-H read-out U.
+        residual: bool, keep the skip x W2. Defaults to `True`.
         **kwargs: base layer keyword arguments.
 
     Call arguments:
@@ -83,6 +80,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         seed=None,
         kernel_regularizer=None,
         readout_regularizer=None,
+        residual=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -106,6 +104,14 @@ class ResidualBaseClassifier(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.readout_regularizer = keras.regularizers.get(readout_regularizer)
+        self.residual = _validation.boolean("residual", residual)
+        if not self.residual and self.hidden_units is None:
+            _validation.invalid(
+                "hidden_units",
+                "an integer >= 1 when residual=False",
+                None,
+                "Use e.g. hidden_units=64 for a two-layer perceptron.",
+            )
 
     def _initializer(self, offset):
         """Glorot uniform, seeded from `seed` (a distinct stream per weight) when given."""
@@ -122,9 +128,10 @@ class ResidualBaseClassifier(keras.layers.Layer):
             )
         hidden = features if self.hidden_units is None else self.hidden_units
         # One kernel [W1 | W2] so that x is read (and dropped out) once.
+        skip = self.num_classes if self.residual else 0
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(features, hidden + self.num_classes),
+            shape=(features, hidden + skip),
             initializer=self._initializer(1),
             regularizer=self.kernel_regularizer,
         )
@@ -143,12 +150,13 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         projected = _project(inputs, self.kernel, self.input_dropout, self.seed_generator, training)
-        hidden = self.kernel.shape[1] - self.num_classes
+        hidden = self.hidden_bias.shape[0]
         activation = ops.relu(projected[:, :hidden] + self.hidden_bias)
         if training and self.dropout:
             activation = _dropout(activation, self.dropout, self.seed_generator)
         readout = self.kernel[:, hidden:] if self.readout is None else self.readout  # W2 or U
-        return projected[:, hidden:] + ops.matmul(activation, readout) + self.bias
+        scores = ops.matmul(activation, readout) + self.bias
+        return projected[:, hidden:] + scores if self.residual else scores
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
@@ -164,6 +172,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
                 "seed": self.seed,
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
                 "readout_regularizer": keras.regularizers.serialize(self.readout_regularizer),
+                "residual": self.residual,
             }
         )
         return config
@@ -221,8 +230,13 @@ def coin_classifier(
         input_dropout: float in [0, 1) or None, dropout rate on the
             features; None uses `dropout`.
         graph: `"edges"` (inputs senders, receivers, weights), `"dense"`
-            (an (N, N) Laplacian input) or `"sparse"` (the same as a sparse
-            tensor, TensorFlow backend). Defaults to `"edges"`.
+            (an (N, N) Laplacian input), `"sparse"` (the same as a sparse
+            tensor, TensorFlow backend) or `"rows"`: an (R, N) input P[rows]
+            of precomputed diffusion rows (`keras_cd.graph.diffusion_rows`
+            with this num_steps, sigma2 and scheme on the "coin" Laplacian),
+            applied by `keras_cd.layers.PrecomputedDiffusion`, and the model
+            returns the R rows' probabilities; the fast path when only some
+            nodes are read and sigma2 is fixed. Defaults to `"edges"`.
         scheme, lambda_max, trainable_sigma2: passed to `GraphDiffusion`.
         laplacian: optional, the Laplacian the model will be used with (edge
             list, dense array or scipy.sparse matrix), read once here to
@@ -246,7 +260,8 @@ def coin_classifier(
 
     Returns:
         A `keras.Model` with inputs `[features, senders, receivers, weights]`
-        (or `[features, laplacian]`) and (N, num_classes) class probabilities.
+        (or `[features, laplacian]`) and (N, num_classes) class probabilities,
+        or inputs `[features, diffusion_rows]` and (R, num_classes) ones.
     """
     if graph not in GRAPHS:
         raise ValueError(
@@ -257,6 +272,12 @@ def coin_classifier(
         "num_features", num_features, "Use the width of the node features."
     )
     features = keras.Input((num_features,), sparse=sparse_features, name="features")
+    if graph == "rows" and trainable_sigma2:
+        raise ValueError(
+            "Invalid value for `trainable_sigma2`: precomputed diffusion rows fix sigma2. "
+            "Received: trainable_sigma2=True with graph='rows'. Use graph='edges' to learn "
+            "sigma2."
+        )
     if graph == "edges":
         operand = (
             keras.Input((), dtype="int32", name="senders"),
@@ -265,7 +286,11 @@ def coin_classifier(
         )
         graph_inputs = list(operand)
     else:
-        operand = keras.Input((None,), sparse=graph == "sparse", name="laplacian")
+        operand = keras.Input(
+            (None,),
+            sparse=graph == "sparse",
+            name="diffusion_rows" if graph == "rows" else "laplacian",
+        )
         graph_inputs = [operand]
     input_dropout = dropout if input_dropout is None else input_dropout
     if laplacian is not None and num_steps:
@@ -301,6 +326,13 @@ def coin_classifier(
     )
     scores = base(features)
     probabilities = keras.layers.Softmax(dtype="float32", name="base_probabilities")(scores)
+    if graph == "rows":
+        if scheme == "explicit":  # the rows were computed with these settings
+            warn_if_unstable(name, num_steps, sigma2, lambda_max, stacklevel=2)
+        outputs = PrecomputedDiffusion(dtype="float32", name="graph_diffusion")(
+            probabilities, operand
+        )
+        return keras.Model([features] + graph_inputs, outputs, name=name)
     outputs = GraphDiffusion(
         num_steps,
         sigma2,

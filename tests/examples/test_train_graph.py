@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import subprocess
@@ -92,3 +93,54 @@ def test_clear_errors(tmp_path):
     small = planted_partition(tmp_path / "small.npz", per_class=40)
     impossible = run("--data", str(small))
     assert impossible.returncode == 1 and "Impossible split" in impossible.stderr
+
+
+def test_search_saves_the_setting_that_a_rerun_reads(tmp_path):
+    data = str(planted_partition(tmp_path / "toy.npz"))
+    setting, output = tmp_path / "setting.json", tmp_path / "runs.json"
+    fast = ("--max-epochs", "40", "--patience", "10", "--num-splits", "2", "--num-inits", "1")
+    searched = run(
+        "--data",
+        data,
+        "--search",
+        "2",
+        "--search-splits",
+        "1",
+        "--setting",
+        str(setting),
+        "--output",
+        str(output),
+        *fast,
+    )
+    assert searched.returncode == 0, searched.stderr[-3000:]
+    assert "trial   2: validation" in searched.stdout and "saved to" in searched.stdout
+    chosen = json.loads(setting.read_text())
+    assert chosen["method"] == "coin" and len(chosen["trials"]) == 2
+    runs = json.loads(output.read_text())
+    assert runs["settings"] == chosen["settings"] and len(runs["runs"]) == 2
+    assert runs["test_accuracy"]["runs"] == 2
+    rerun = run("--data", data, "--setting", str(setting), *fast)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    last = searched.stdout.strip().splitlines()[-1]
+    assert last.startswith("test accuracy:") and rerun.stdout.strip().splitlines()[-1] == last
+
+
+def test_a_baseline_runs_in_the_same_harness(tmp_path):
+    data = str(planted_partition(tmp_path / "toy.npz"))
+    result = run(
+        "--data",
+        data,
+        "--method",
+        "sgc",
+        "--num-splits",
+        "1",
+        "--num-inits",
+        "1",
+        "--max-epochs",
+        "60",
+        "--patience",
+        "10",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'method sgc: {"num_steps": 2' in result.stdout
+    assert "test accuracy:" in result.stdout.strip().splitlines()[-1]

@@ -1,0 +1,26 @@
+"""Semi-supervised node classification with COIN and its baselines, at full protocol.
+
+- `NodeClassificationTrainer`: one method on one graph, one compiled run per
+  (split, initialisation);
+- `METHODS`: COIN (`"coin"`) and the baselines APPNP and SGC, each a model on
+  exactly precomputed propagation (`keras_cd.graph.diffusion_rows`);
+- `run_protocol`: many splits x initialisations, mean ± std;
+- `search`: model selection on validation accuracy only.
+"""
+
+from keras_cd.node_classification.methods import METHODS
+from keras_cd.node_classification.protocol import ProtocolResult, run_protocol
+from keras_cd.node_classification.search import SPACES, SearchResult, load_setting, search
+from keras_cd.node_classification.trainer import NodeClassificationTrainer, RunResult
+
+__all__ = [
+    "METHODS",
+    "SPACES",
+    "NodeClassificationTrainer",
+    "ProtocolResult",
+    "RunResult",
+    "SearchResult",
+    "load_setting",
+    "run_protocol",
+    "search",
+]

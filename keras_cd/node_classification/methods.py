@@ -1,0 +1,256 @@
+"""The methods of the node-classification harness: COIN and the baselines it is compared with.
+
+Every method is a model on fixed, precomputed propagation (`keras_cd.graph`):
+
+- `"coin"`: COIN, u_T = P softmax(f(X)) with P = (I - sigma2 L)^K (explicit)
+  or (I + sigma2 L)^-K (implicit) on the paper's Laplacian
+  (`normalization="coin"`) and f the residual base network
+  (`keras_cd.models.coin_classifier`); num_steps = 0 is the base network alone.
+- `"appnp"`: APPNP (Gasteiger et al., 2019), softmax(P MLP(X)) with P the
+  K-step personalised-PageRank propagation, u <- (1 - alpha) A_hat u + alpha u_0
+  (`teleport` alpha, L = I - A_hat, sigma2 = 1).
+- `"sgc"`: SGC (Wu et al., 2019), softmax((P X) W + b) with P = A_hat^K, i.e.
+  K explicit steps with sigma2 = 1 on L = I - A_hat; other sigma2 give DGC
+  (Wang et al., 2021: K steps of size T / K).
+
+During training a method reads only the rows of P at the training and
+validation nodes (`keras_cd.graph.diffusion_rows`, once per split); the final
+evaluation applies P to the whole graph exactly (`keras_cd.graph.diffuse`).
+"""
+
+import numpy as np
+
+from keras_cd import _validation
+
+METHODS = {
+    "coin": {
+        "num_steps": 20,
+        "sigma2": 0.35,
+        "scheme": "explicit",
+        "trainable_sigma2": False,
+        "hidden_units": 64,
+        "dropout": 0.5,
+        "input_dropout": None,
+        "weight_decay": 5e-4,
+        "readout_weight_decay": None,
+        "learning_rate": 0.01,
+    },
+    "appnp": {
+        "num_steps": 10,
+        "teleport": 0.1,
+        "hidden_units": 64,
+        "dropout": 0.5,
+        "input_dropout": None,
+        "weight_decay": 5e-3,
+        "readout_weight_decay": 0.0,
+        "learning_rate": 0.01,
+    },
+    "sgc": {
+        "num_steps": 2,
+        "sigma2": 1.0,
+        "dropout": 0.0,
+        "weight_decay": 5e-5,
+        "learning_rate": 0.2,
+    },
+}
+
+
+def settings_for(method, settings):
+    """The method's defaults updated with `settings`; unknown names are refused."""
+    method = _validation.one_of(
+        "method", method, tuple(METHODS), "Use 'coin', or 'appnp' or 'sgc' for a baseline."
+    )
+    unknown = sorted(set(settings) - set(METHODS[method]))
+    if unknown:
+        raise ValueError(
+            f"Invalid setting for method {method!r}: {unknown}. Expected some of "
+            f"{sorted(METHODS[method])}. Received: {dict(settings)}."
+        )
+    return {**METHODS[method], **settings}
+
+
+def _l2(decay):
+    """Coupled L2 weight decay (the gradient gains decay * w), as PyTorch Adam's."""
+    import keras
+
+    return keras.regularizers.L2(decay / 2) if decay else None
+
+
+def _sparse_tensor(matrix):
+    import tensorflow as tf
+
+    coo = matrix.tocoo()
+    return tf.sparse.reorder(
+        tf.sparse.SparseTensor(
+            np.stack([coo.row, coo.col], 1).astype("int64"), coo.data.astype("float32"), coo.shape
+        )
+    )
+
+
+class Method:
+    """A method on one graph: its model, its inputs for a split, its exact predictions."""
+
+    normalization = "symmetric"
+
+    def __init__(self, data, settings):
+        from keras_cd import graph
+
+        self.data = data
+        self.settings = settings
+        self.laplacian = graph.laplacian(data.adjacency, self.normalization, format="scipy")
+        self.features = _sparse_tensor(data.features)
+
+    @property
+    def propagation(self):
+        """Keyword arguments of `keras_cd.graph.diffuse` for this method's P."""
+        s = self.settings
+        return {
+            "num_steps": s["num_steps"],
+            "sigma2": s.get("sigma2", 1.0),
+            "scheme": s.get("scheme", "explicit"),
+            "teleport": s.get("teleport", 0.0),
+        }
+
+    def rows(self, nodes):
+        """Dense float32 P[nodes]."""
+        from keras_cd import graph
+
+        return graph.diffusion_rows(self.laplacian, nodes, **self.propagation).toarray()
+
+    def split_inputs(self, train, validation):
+        """`(inputs, index)` for the training and the validation nodes: the model
+        maps `inputs` to probabilities, read at `index` (None: all of them)."""
+        matrix = self.rows(np.concatenate([train, validation]))
+        return (
+            ([self.features, matrix[: len(train)]], None),
+            ([self.features, matrix[len(train) :]], None),
+        )
+
+    def predict(self, model):
+        """(N, C) probabilities in inference mode, P applied exactly on the whole graph."""
+        from keras_cd import graph
+
+        base = model.get_layer("base")
+        values = np.asarray(self.base_outputs(model, base), dtype=np.float64)
+        return graph.diffuse(self.laplacian, values, **self.propagation)
+
+
+class Coin(Method):
+    normalization = "coin"
+
+    def __init__(self, data, settings):
+        super().__init__(data, settings)
+        from keras_cd.graph import largest_eigenvalue
+
+        s = settings
+        self.lambda_max = None
+        if s["scheme"] == "explicit" and s["num_steps"]:  # for the stability check
+            self.lambda_max = largest_eigenvalue(self.laplacian)
+        if s["trainable_sigma2"]:  # sigma2 changes: the general layer on the edge list
+            from keras_cd import graph
+
+            edges = graph.laplacian(data.adjacency, "coin", format="edges")
+            import tensorflow as tf
+
+            self.edges = [tf.constant(a) for a in edges]
+
+    def build(self, seed):
+        from keras_cd.models import coin_classifier
+
+        s = dict(self.settings)
+        del s["learning_rate"]
+        return coin_classifier(
+            self.data.features.shape[1],
+            self.data.num_classes,
+            graph="edges" if s["trainable_sigma2"] else "rows",
+            lambda_max=self.lambda_max,
+            sparse_features=True,
+            seed=seed,
+            **s,
+        )
+
+    def split_inputs(self, train, validation):
+        if not self.settings["trainable_sigma2"]:
+            return super().split_inputs(train, validation)
+        inputs = [self.features] + self.edges
+        return (inputs, train), (inputs, validation)
+
+    def base_outputs(self, model, base):
+        import keras
+
+        return keras.ops.softmax(base(self.features, training=False))
+
+    def predict(self, model):
+        if self.settings["trainable_sigma2"]:
+            return np.asarray(model([self.features] + self.edges, training=False))
+        return super().predict(model)
+
+
+class Appnp(Method):
+    def build(self, seed):
+        import keras
+
+        from keras_cd.layers import PrecomputedDiffusion
+        from keras_cd.models.coin import ResidualBaseClassifier
+
+        s = self.settings
+        features = keras.Input((self.data.features.shape[1],), sparse=True, name="features")
+        rows = keras.Input((None,), name="diffusion_rows")
+        dropout = s["dropout"]
+        base = ResidualBaseClassifier(
+            self.data.num_classes,
+            s["hidden_units"],
+            dropout=dropout,
+            input_dropout=dropout if s["input_dropout"] is None else s["input_dropout"],
+            seed=seed,
+            kernel_regularizer=_l2(s["weight_decay"]),
+            readout_regularizer=_l2(s["readout_weight_decay"]),
+            residual=False,
+            name="base",
+        )
+        scores = PrecomputedDiffusion(name="propagation")(base(features), rows)
+        probabilities = keras.layers.Softmax(dtype="float32", name="probabilities")(scores)
+        return keras.Model([features, rows], probabilities, name="appnp")
+
+    def base_outputs(self, model, base):
+        return base(self.features, training=False)
+
+    def predict(self, model):
+        scores = super().predict(model)
+        scores = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return scores / scores.sum(axis=1, keepdims=True)
+
+
+class Sgc(Method):
+    def __init__(self, data, settings):
+        super().__init__(data, settings)
+        from keras_cd import graph
+
+        # P X once per graph: the model is linear in it.
+        self.propagated = graph.diffuse(self.laplacian, data.features, **self.propagation).astype(
+            np.float32
+        )
+
+    def build(self, seed):
+        import keras
+
+        s = self.settings
+        inputs = keras.Input((self.propagated.shape[1],), name="propagated_features")
+        values = keras.layers.Dropout(s["dropout"], seed=seed)(inputs) if s["dropout"] else inputs
+        scores = keras.layers.Dense(
+            self.data.num_classes,
+            kernel_initializer=keras.initializers.GlorotUniform(seed),
+            kernel_regularizer=_l2(s["weight_decay"]),
+            name="linear",
+        )(values)
+        probabilities = keras.layers.Softmax(dtype="float32", name="probabilities")(scores)
+        return keras.Model(inputs, probabilities, name="sgc")
+
+    def split_inputs(self, train, validation):
+        return ([self.propagated[train]], None), ([self.propagated[validation]], None)
+
+    def predict(self, model):
+        return np.asarray(model(self.propagated, training=False), dtype=np.float64)
+
+
+CLASSES = {"coin": Coin, "appnp": Appnp, "sgc": Sgc}
