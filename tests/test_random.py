@@ -82,3 +82,20 @@ def test_uniform_under_xla_is_uniform_and_seeded():
     assert not np.allclose(draws[0], draws[2])
     assert 0 <= draws[0].min() and draws[0].max() < 1
     assert stats.kstest(draws[0].ravel(), "uniform").pvalue > 1e-3
+
+
+def test_hash_uniforms_are_uniform_independent_and_seeded():
+    from keras_cd._random import hash_uniform
+
+    draw = tf.function(lambda seed: hash_uniform((200, 500), seed), jit_compile=True)
+    u = np.asarray(draw(tf.constant([3, 7], "int64")))
+    assert u.shape == (200, 500) and u.min() >= 0 and u.max() < 1
+    assert stats.kstest(u.ravel(), "uniform").pvalue > 1e-3
+    flat = u.ravel()
+    assert abs(np.corrcoef(flat[:-1], flat[1:])[0, 1]) < 0.01  # neighbours independent
+    np.testing.assert_array_equal(u, np.asarray(draw(tf.constant([3, 7], "int64"))))
+    for other in ([3, 8], [4, 7]):  # either seed word changes the whole draw
+        v = np.asarray(draw(tf.constant(other, "int64")))
+        assert abs(np.corrcoef(flat, v.ravel())[0, 1]) < 0.01
+    keep = (u >= 0.7).mean()  # a dropout rate of 0.7 keeps 30%
+    assert keep == pytest.approx(0.3, abs=0.005)
