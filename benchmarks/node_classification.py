@@ -48,8 +48,8 @@ def main():
     )
     parser.add_argument("--data", default=default, help="gnnbench .npz file")
     parser.add_argument("--setting", default=SELECTED, help="the validation-selected setting")
-    parser.add_argument("--num-splits", type=int, default=20)
-    parser.add_argument("--num-inits", type=int, default=5)
+    parser.add_argument("--num-splits", type=int, default=10)
+    parser.add_argument("--num-inits", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.num_splits < 1 or args.num_inits < 1 or args.workers < 1:
