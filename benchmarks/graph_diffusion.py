@@ -114,7 +114,15 @@ def diffusion_step(args):
         print(f"{name:<34}{seconds * 1000:>10.1f} ms   {seconds / scipy_step:>5.2f}x scipy")
 
 
-KNN_CHILD = """
+PEAK_MEMORY = """
+def status_kb(field):
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
+"""
+
+KNN_CHILD = (
+    PEAK_MEMORY
+    + """
 import json, sys, time
 import numpy as np
 method, points = sys.argv[1], int(sys.argv[2])
@@ -123,11 +131,6 @@ if method == "keras_cd":
 else:
     from sklearn.neighbors import kneighbors_graph
 x = np.random.default_rng(0).standard_normal((points, 64), dtype=np.float32)
-
-
-def status_kb(field):
-    with open("/proc/self/status") as handle:
-        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
 
 
 baseline = status_kb("VmRSS")
@@ -144,6 +147,7 @@ seconds = time.perf_counter() - start
 peak = status_kb("VmHWM")
 print(json.dumps({"seconds": seconds, "peak_mb": (peak - baseline) / 1024, "nnz": int(result.nnz)}))
 """
+)
 
 
 def knn(args):
@@ -171,7 +175,9 @@ def knn(args):
         )
 
 
-ROWS_CHILD = """
+ROWS_CHILD = (
+    PEAK_MEMORY
+    + """
 import json, sys, time
 import numpy as np
 import scipy.sparse as sp
@@ -184,11 +190,6 @@ adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32)
 laplacian = graph.laplacian(adjacency, "coin", format="scipy")
 rows = rng.choice(nodes, count, replace=False)
 del adjacency, pairs
-
-
-def status_kb(field):
-    with open("/proc/self/status") as handle:
-        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
 
 
 baseline = status_kb("VmRSS")
@@ -206,6 +207,7 @@ print(json.dumps({
     "row_error": float(error.sum(axis=1).max()),
 }))
 """
+)
 
 
 def rows(args):

@@ -70,8 +70,8 @@ def hash_uniform(shape, seed):
     u_i = hash(hash(i XOR k) + k) / 2^32 with k = hash(seed_0 XOR hash(seed_1)):
     two rounds of a 32-bit integer hash of the element index keyed by the
     seed, so each element costs a few integer operations. Inside a compiled
-    `tf.while_loop` (a whole training run under XLA) this is about 20 times
-    faster than Philox on a CPU. Statistically it is a good hash, not a
+    `tf.while_loop` (a whole training run under XLA) it is faster than
+    Philox on a CPU. Statistically it is a good hash, not a
     cryptographic generator: for dropout masks, not for noise whose
     distribution a result depends on (`uniform` serves those). Other
     backends get `keras.random.uniform`.
