@@ -17,6 +17,8 @@ needs only those rows of P: `diffusion_rows` computes them once per graph
 implicit scheme), and `keras_cd.layers.PrecomputedDiffusion` applies them.
 """
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -128,6 +130,7 @@ def diffusion_rows(
     teleport=0.0,
     tolerance=0.0,
     block_size=128,
+    out=None,
 ):
     """Rows of the diffusion operator P (see `diffuse`) for chosen nodes.
 
@@ -145,15 +148,26 @@ def diffusion_rows(
     sigma2 * max L_ii <= 1 on a Laplacian with zero row sums; implicit), a
     row's error in the 1-norm is at most the sum of what was dropped from it.
 
+    Where the rows are dense anyway (an expander graph: a random graph of
+    1M nodes is covered by 20 hops of almost every node), pass `out`, a
+    `.npy` path: each block is written to that file as soon as it is
+    computed (atomically: a temporary sibling renamed into place at the
+    end), so memory stays a few blocks however many rows are asked for, and
+    the rows come back memory-mapped.
+
     Args:
         laplacian: (N, N) Laplacian, as for `diffuse`.
         rows: 1-D int array of node indices in [0, N).
         num_steps, sigma2, scheme, teleport: as for `diffuse`.
         tolerance: float >= 0, see above. Defaults to `0.0` (exact).
         block_size: int >= 1, nodes per block. Defaults to `128`.
+        out: `None` or a path ending in `.npy`: write the rows there as a
+            dense float32 (len(rows), N) array. Defaults to `None`.
 
     Returns:
-        A `scipy.sparse.csr_matrix` of shape (len(rows), N), float32.
+        A `scipy.sparse.csr_matrix` of shape (len(rows), N), float32; with
+        `out`, the dense rows read back from that file
+        (`np.load(out, mmap_mode="r")`).
 
     Example:
 
@@ -180,20 +194,42 @@ def diffusion_rows(
             f"Invalid value for `rows`: expected node indices in [0, {size}). "
             f"Received: indices from {rows.min()} to {rows.max()}."
         )
+    if out is not None and not os.fspath(out).endswith(".npy"):
+        raise ValueError(
+            f"Invalid value for `out`: expected None or a path ending in '.npy'. "
+            f"Received: {out!r}. Use e.g. out='rows.npy'."
+        )
     transpose = sp.csr_matrix(matrix.T)
     step = _step(transpose, sigma2, scheme) if num_steps else None
-    sparse = tolerance > 0 and scheme == "explicit"
-    blocks = []
-    for start in range(0, rows.size, block_size):
-        chosen = rows[start : start + block_size]
-        unit = sp.csc_matrix(
-            (np.ones(chosen.size), (chosen, np.arange(chosen.size))), shape=(size, chosen.size)
-        )
-        initial = unit if sparse else unit.toarray()
-        block = _iterate(step, initial, num_steps, teleport, tolerance)
-        blocks.append(sp.csr_matrix(block.T, dtype=np.float32))
-    if not blocks:
+    sparse = tolerance > 0 and scheme == "explicit" and out is None
+
+    def blocks():
+        for start in range(0, rows.size, block_size):
+            chosen = rows[start : start + block_size]
+            unit = sp.csc_matrix(
+                (np.ones(chosen.size), (chosen, np.arange(chosen.size))), shape=(size, chosen.size)
+            )
+            initial = unit if sparse else unit.toarray()
+            yield _iterate(step, initial, num_steps, teleport, tolerance).T
+
+    if out is not None:
+        return _write_rows(out, (rows.size, size), blocks())
+    parts = [sp.csr_matrix(block, dtype=np.float32) for block in blocks()]
+    if not parts:
         return sp.csr_matrix((0, size), dtype=np.float32)
-    result = sp.vstack(blocks, format="csr")
+    result = sp.vstack(parts, format="csr")
     result.eliminate_zeros()
     return result
+
+
+def _write_rows(path, shape, blocks):
+    """Streams (b, N) blocks into one float32 .npy file; returns it memory-mapped."""
+    from keras_cd._atomic import atomic_path
+
+    with atomic_path(os.fspath(path), suffix=".npy") as temporary, open(temporary, "wb") as file:
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(file, header)
+        for block in blocks:
+            dense = block.toarray() if sp.issparse(block) else block
+            np.ascontiguousarray(dense, dtype="<f4").tofile(file)
+    return np.load(path, mmap_mode="r")

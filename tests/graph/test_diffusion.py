@@ -120,3 +120,39 @@ def test_bad_arguments_are_named():
         graph.diffuse(laplacian, np.ones(40), 2, 0.1, teleport=1.5)
     with pytest.raises(ValueError, match="Invalid value for `num_steps`"):
         graph.diffusion_rows(laplacian, [0], -1, 0.1)
+
+
+@pytest.mark.parametrize("scheme", ["explicit", "implicit"])
+def test_rows_streamed_to_a_file_equal_the_sparse_rows(tmp_path, scheme):
+    laplacian = graph.laplacian(ADJACENCY, "coin", format="scipy")
+    rows = np.array([5, 1, 39, 5, 22, 8, 0])
+    expected = graph.diffusion_rows(laplacian, rows, 6, 0.3, scheme).toarray()
+    path = tmp_path / "rows.npy"
+    written = graph.diffusion_rows(laplacian, rows, 6, 0.3, scheme, block_size=3, out=path)
+    assert isinstance(written, np.memmap) and written.shape == (7, 40)
+    np.testing.assert_array_equal(np.asarray(written), expected)
+    np.testing.assert_array_equal(np.load(path), expected)  # a plain .npy file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.npy"]  # no temporary left
+
+
+def test_a_write_killed_midway_leaves_the_old_file(tmp_path, monkeypatch):
+    from keras_cd.graph import diffusion
+
+    laplacian = graph.laplacian(ADJACENCY, "coin", format="scipy")
+    path = tmp_path / "rows.npy"
+    np.save(path, np.zeros(3))
+    with pytest.raises(ValueError, match="`out`: expected None or a path ending in '.npy'"):
+        graph.diffusion_rows(laplacian, [0], 2, 0.1, out=tmp_path / "rows.npz")
+    iterate, calls = diffusion._iterate, []
+
+    def fail_on_the_second_block(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a kill after the first block was written
+        return iterate(*args, **kwargs)
+
+    monkeypatch.setattr(diffusion, "_iterate", fail_on_the_second_block)
+    with pytest.raises(KeyboardInterrupt):
+        graph.diffusion_rows(laplacian, np.arange(10), 2, 0.1, block_size=4, out=path)
+    np.testing.assert_array_equal(np.load(path), np.zeros(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.npy"]
