@@ -90,6 +90,16 @@ def hash_uniform(shape, seed):
     return tf.reshape(tf.cast(top, tf.float32) * (1.0 / (1 << 24)), shape)
 
 
+def dropout(values, rate, seed):
+    """Inverted dropout: each entry kept with probability 1 - rate, then scaled
+    by 1 / (1 - rate), so the expectation is unchanged. Masks from
+    `hash_uniform` (TensorFlow; `keras.random.uniform` elsewhere)."""
+    from keras import ops
+
+    keep = hash_uniform(ops.shape(values), seed) >= rate
+    return ops.where(keep, values / (1 - rate), ops.zeros_like(values))
+
+
 def gaussian_like(inputs, stddev, seed):
     """`stddev * N(0, I)` noise with the shape of `inputs`, in float32.
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_cd import _validation
+from keras_cd import _random, _validation
 from keras_cd.layers import _implicit_solve as _graph
 
 SCHEMES = ("explicit", "implicit")
@@ -92,12 +92,16 @@ class GraphDiffusion(keras.layers.Layer):
         solver_iterations: int >= 1, CG iterations per implicit step.
             Defaults to `10`; the error falls by about (sqrt(k) - 1) / (sqrt(k) + 1)
             per iteration, k = 1 + sigma2 * lambda_max.
+        dropout: float in [0, 1), dropout rate on u before each step, in
+            training. Defaults to `0.0`.
+        seed: int or None, seed of the dropout masks. Defaults to `None`.
         **kwargs: base layer keyword arguments.
 
     Call arguments:
         inputs: (N, C) tensor u, one row per graph node.
         laplacian: (N, N) tensor, or a tuple `(senders, receivers, weights)`
             of shapes (E,), (E,), (E,).
+        training: bool, whether dropout applies. Defaults to `None` (no).
 
     Output shape:
         Same as `inputs`.
@@ -121,6 +125,8 @@ class GraphDiffusion(keras.layers.Layer):
         scheme="explicit",
         lambda_max=None,
         solver_iterations=10,
+        dropout=0.0,
+        seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -147,6 +153,10 @@ class GraphDiffusion(keras.layers.Layer):
         self.solver_iterations = _validation.positive_int(
             "solver_iterations", solver_iterations, "Use e.g. 30."
         )
+        self.dropout = _validation.rate("dropout", dropout, "Use e.g. dropout=0.25, or 0.")
+        self.seed = _validation.optional_seed("seed", seed)
+        if self.dropout:  # only then: models without dropout keep their variables
+            self.seed_generator = _random.ReplicaSeedGenerator(self.seed)
         self._estimated_lambda_max = None  # from the first concrete Laplacian, when not given
         self._checked_graph = None
         self._warn_if_unstable(self.lambda_max, stacklevel=3)
@@ -251,19 +261,23 @@ class GraphDiffusion(keras.layers.Layer):
     def _initial_sigma2(self, shape, dtype=None):
         return ops.full(shape, self.sigma2, dtype=dtype)
 
-    def call(self, inputs, laplacian):
+    def call(self, inputs, laplacian, training=None):
         if self.num_steps == 0:
             return inputs
         self._check_graph(laplacian)
         step = self._step_size(inputs.dtype)
+        if training and self.dropout:
+            drop = lambda v: _random.dropout(v, self.dropout, self.seed_generator)  # noqa: E731
+        else:
+            drop = lambda v: v  # noqa: E731
         u = inputs
         if self.scheme == "explicit":  # u <- (I - sigma2 L) u
             operator = self._operator(inputs, laplacian, -step)
             for _ in range(self.num_steps):
-                u = operator(u)
+                u = operator(drop(u))
             return u
         for _ in range(self.num_steps):  # solve (I + sigma2 L) u' = u
-            u = _graph.implicit_step(u, step, laplacian, self.solver_iterations)
+            u = _graph.implicit_step(drop(u), step, laplacian, self.solver_iterations)
         return u
 
     @staticmethod
@@ -306,6 +320,8 @@ class GraphDiffusion(keras.layers.Layer):
                 "scheme": self.scheme,
                 "lambda_max": self.lambda_max,
                 "solver_iterations": self.solver_iterations,
+                "dropout": self.dropout,
+                "seed": self.seed,
             }
         )
         return config

@@ -8,12 +8,6 @@ from keras_cd.layers.precomputed_diffusion import PrecomputedDiffusion, is_spars
 GRAPHS = ("edges", "dense", "sparse", "rows")
 
 
-def _dropout(values, rate, seed_generator):
-    """Inverted dropout with keras_cd's fast hash uniforms (`_random.hash_uniform`)."""
-    keep = _random.hash_uniform(ops.shape(values), seed_generator) >= rate
-    return ops.where(keep, values / (1 - rate), ops.zeros_like(values))
-
-
 def _project(inputs, kernel, dropout, seed_generator, training):
     """`Dropout(dropout)(x) @ kernel` for a dense or a sparse `x`.
 
@@ -24,7 +18,7 @@ def _project(inputs, kernel, dropout, seed_generator, training):
     sparse = is_sparse(inputs)
     values = ops.cast(inputs.values if sparse else inputs, kernel.dtype)
     if training and dropout:
-        values = _dropout(values, dropout, seed_generator)
+        values = _random.dropout(values, dropout, seed_generator)
     return sparse_matmul(inputs, kernel, values) if sparse else ops.matmul(values, kernel)
 
 
@@ -153,7 +147,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         hidden = self.hidden_bias.shape[0]
         activation = ops.relu(projected[:, :hidden] + self.hidden_bias)
         if training and self.dropout:
-            activation = _dropout(activation, self.dropout, self.seed_generator)
+            activation = _random.dropout(activation, self.dropout, self.seed_generator)
         readout = self.kernel[:, hidden:] if self.readout is None else self.readout  # W2 or U
         scores = ops.matmul(activation, readout) + self.bias
         return projected[:, hidden:] + scores if self.residual else scores
