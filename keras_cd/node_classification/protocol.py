@@ -1,12 +1,12 @@
 """Many splits x initialisations of one method: the evaluation protocol."""
 
 import dataclasses
-import threading
-import time
 
 import numpy as np
 
-from keras_cd import _validation
+from keras_cd._protocol import run_pairs, seeds
+
+__all__ = ["ProtocolResult", "run_protocol", "seeds"]
 
 
 @dataclasses.dataclass
@@ -40,19 +40,6 @@ class ProtocolResult:
         return f"{self.mean:.2f} ± {self.std:.2f} over {self.runs} runs"
 
 
-def seeds(num_splits, num_inits, seed=0):
-    """The protocol's (split seed, init seed) pairs: splits `seed + s`, inits
-    `seed * 1000 + s * num_inits + i`, as `examples/train_graph.py` has always used."""
-    num_splits = _validation.positive_int("num_splits", num_splits, "Use e.g. 100.")
-    num_inits = _validation.positive_int("num_inits", num_inits, "Use e.g. 20.")
-    seed = _validation.integer("seed", seed, "Use e.g. 0.")
-    return [
-        (seed + s, seed * 1000 + s * num_inits + i)
-        for s in range(num_splits)
-        for i in range(num_inits)
-    ]
-
-
 def run_protocol(trainer, num_splits, num_inits, seed=0, workers=1, callback=None):
     """Trains `trainer` on every (split, init) of the protocol; a `ProtocolResult`.
 
@@ -62,42 +49,7 @@ def run_protocol(trainer, num_splits, num_inits, seed=0, workers=1, callback=Non
     worker. `callback(result)` is called after each run (e.g. a progress bar).
     """
     pairs = seeds(num_splits, num_inits, seed)
-    workers = _validation.positive_int("workers", workers, "Use 1, or 2 on two cores.")
-    trainers = [trainer] + [trainer.copy() for _ in range(min(workers, num_splits) - 1)]
-    results = [None] * len(pairs)
-    lock = threading.Lock()
-    by_split = {}
-    for index, (split, _) in enumerate(pairs):
-        by_split.setdefault(split, []).append(index)
-    queue = list(by_split.values())  # whole splits per worker: rows are computed once
-    errors = []
-
-    def work(worker):
-        while not errors:
-            with lock:
-                if not queue:
-                    return
-                indices = queue.pop(0)
-            try:
-                for index in indices:
-                    results[index] = worker.run(*pairs[index])
-                    if callback is not None:
-                        with lock:
-                            callback(results[index])
-            except BaseException as error:  # re-raised in the calling thread
-                errors.append(error)
-                return
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(t,)) for t in trainers[1:]]
-    for thread in threads:
-        thread.start()
-    work(trainers[0])
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    elapsed = time.perf_counter() - start
+    results, elapsed = run_pairs(trainer, pairs, workers, callback)
     return ProtocolResult(
         [100 * r.test_accuracy for r in results],
         [100 * r.validation_accuracy for r in results],
