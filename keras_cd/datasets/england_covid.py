@@ -1,0 +1,269 @@
+"""Daily COVID-19 cases on daily mobility graphs, most observations missing.
+
+The England COVID dataset (Panagopoulos et al., "Transfer Graph Neural
+Networks for Pandemic Forecasting", 2021; the COIN paper's case-prediction
+experiment): new cases per day in 129 English NUTS3 regions over 61 days
+(March to May 2020) and, for each day, a directed weighted graph of how many
+people moved between regions. The file is the JSON of PyTorch Geometric
+Temporal:
+https://raw.githubusercontent.com/benedekrozemberczki/pytorch_geometric_temporal/master/dataset/england_covid.json
+
+    {"time_periods": T, "y": [[cases per region] per day],
+     "edge_mapping": {"edge_index": {"day": [[source, target], ...]},
+                      "edge_weight": {"day": [weight, ...]}}}
+
+The reference experiment (what `keras_cd.forecasting` runs):
+
+1. `standardize`: cases per region to zero mean, unit std over all days
+   (std + 1e-10), z = (y - mean) / (std + 1e-10).
+2. `missing_mask`: 90% of the (day, region) entries are hidden, drawn from
+   `RandomState(seed)` and redrawn until every region keeps >= 2 observed
+   values of nonzero spread.
+3. `forecasting_windows`: snapshot s has the previous `lags` = 8 days of
+   observed cases as each region's features (hidden entries 0), the next
+   day as target, and the mobility graph of day s (the window's first day,
+   as the PyTorch Geometric Temporal loader pairs them): 61 - 8 = 53
+   snapshots.
+4. `temporal_split`: the first 20% of the snapshots train, 25% of the rest
+   validate, the remaining test (10 / 10 / 33).
+5. `mobility_laplacian`: the day's graph without self-loops,
+   A_hat = D^-1/2 A D^-1/2 with D the row sums of A, L = diag(rowsum A_hat) - A_hat.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+from keras_cd import _validation
+
+URL = (
+    "https://raw.githubusercontent.com/benedekrozemberczki/pytorch_geometric_temporal/"
+    "master/dataset/england_covid.json"
+)
+
+
+@dataclasses.dataclass
+class CovidData:
+    """Cases per (day, region) and one directed weighted graph per day."""
+
+    cases: np.ndarray  # (T, N) float64, new cases
+    edges: list  # T tuples (sources, targets, weights): int64, int64, float64 arrays
+
+    @property
+    def num_days(self):
+        return self.cases.shape[0]
+
+    @property
+    def num_regions(self):
+        return self.cases.shape[1]
+
+
+def _malformed(path, what, fix="Re-download the file, or fix it to the layout above."):
+    return ValueError(f"Malformed England COVID file {path!r}: {what}. {fix}")
+
+
+def load_england_covid(path):
+    """Reads a file in the England COVID JSON layout (see the module docstring).
+
+    Works for the original file and for a user's own data in the same
+    layout (any number of days, regions and edges).
+
+    Args:
+        path: path of the `.json` file.
+
+    Returns:
+        A `CovidData`: `cases` (T, N) and `edges`, T edge lists
+        `(sources, targets, weights)` (people moving from source to target).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No England COVID file at {path!r}. Download england_covid.json from {URL} "
+            "and pass its path."
+        )
+    try:
+        with open(path) as file:
+            raw = json.load(file)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _malformed(path, f"not valid JSON (truncated?): {error}") from error
+    if not isinstance(raw, dict) or not {"y", "edge_mapping"} <= set(raw):
+        keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
+        raise _malformed(path, f"expected the keys 'y' and 'edge_mapping', found {keys}")
+    try:
+        cases = np.asarray(raw["y"], dtype=np.float64)
+    except (ValueError, TypeError) as error:
+        raise _malformed(
+            path, f"'y' is not a (days, regions) table of numbers ({error})"
+        ) from error
+    if cases.ndim != 2 or cases.size == 0:
+        raise _malformed(path, f"'y' must be a non-empty (days, regions) table, got {cases.shape}")
+    if not np.all(np.isfinite(cases)) or np.any(cases < 0):
+        raise _malformed(path, "'y' holds negative or non-finite case counts")
+    days, regions = cases.shape
+    if "time_periods" in raw and raw["time_periods"] != days:
+        raise _malformed(path, f"time_periods = {raw['time_periods']} but 'y' has {days} days")
+    mapping = raw["edge_mapping"]
+    if not isinstance(mapping, dict) or not {"edge_index", "edge_weight"} <= set(mapping):
+        raise _malformed(path, "'edge_mapping' needs 'edge_index' and 'edge_weight'")
+    edges = []
+    for day in range(days):
+        key = str(day)
+        if key not in mapping["edge_index"] or key not in mapping["edge_weight"]:
+            raise _malformed(path, f"no graph for day {day} in 'edge_mapping'")
+        try:
+            index = np.asarray(mapping["edge_index"][key], dtype=np.int64).reshape(-1, 2)
+            weights = np.asarray(mapping["edge_weight"][key], dtype=np.float64).ravel()
+        except (ValueError, TypeError) as error:
+            raise _malformed(
+                path, f"day {day}'s edges are not [[source, target], ...] ({error})"
+            ) from error
+        if weights.shape[0] != index.shape[0]:
+            raise _malformed(
+                path, f"day {day} has {index.shape[0]} edges but {weights.shape[0]} weights"
+            )
+        if index.size and (index.min() < 0 or index.max() >= regions):
+            raise _malformed(path, f"day {day} has region ids outside [0, {regions})")
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise _malformed(path, f"day {day} has negative or non-finite edge weights")
+        edges.append((index[:, 0], index[:, 1], weights))
+    return CovidData(cases, edges)
+
+
+def standardize(cases):
+    """Per region (column): (y - mean) / (std + 1e-10) over all days."""
+    cases = np.asarray(cases, dtype=np.float64)
+    return (cases - cases.mean(axis=0)) / (cases.std(axis=0) + 1e-10)
+
+
+def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_000):
+    """Which (day, region) entries are observed: a boolean (T, N) array.
+
+    Exactly round(missing_rate * T * N) entries are hidden, chosen uniformly
+    by `np.random.RandomState(seed)`; the draw is repeated (same generator)
+    until every region keeps at least `min_observed` observed values that
+    are not all equal, so that each region's series says something.
+
+    Args:
+        cases: (T, N) array, the values the spread is checked on.
+        missing_rate: float in [0, 1), the fraction hidden. Defaults to `0.9`.
+        seed: int, the mask's seed. Defaults to `0`.
+        min_observed: int >= 1 observed values per region. Defaults to `2`.
+        max_draws: int, draws before giving up with an error.
+    """
+    cases = np.asarray(cases)
+    if cases.ndim != 2:
+        raise ValueError(
+            f"Invalid value for `cases`: expected a (days, regions) array. "
+            f"Received: shape {cases.shape}."
+        )
+    missing_rate = _validation.rate("missing_rate", missing_rate, "Use e.g. 0.9.")
+    seed = _validation.integer("seed", seed, "Use e.g. 0.")
+    min_observed = _validation.positive_int("min_observed", min_observed, "Use e.g. 2.")
+    days, regions = cases.shape
+    hidden = int(round(missing_rate * days * regions))
+    if days * regions - hidden < min_observed * regions:
+        raise ValueError(
+            f"Invalid value for `missing_rate`: {missing_rate} leaves {days * regions - hidden} "
+            f"observed entries, fewer than min_observed = {min_observed} for each of {regions} "
+            "regions. Use a lower missing_rate."
+        )
+    rng = np.random.RandomState(seed)
+    for _ in range(max_draws):
+        observed = np.ones(days * regions, dtype=bool)
+        observed[rng.permutation(days * regions)[:hidden]] = False
+        observed = observed.reshape(days, regions)
+        if np.all(observed.sum(axis=0) >= min_observed) and all(
+            np.ptp(cases[observed[:, r], r]) > 0 for r in range(regions)
+        ):
+            return observed
+    raise ValueError(
+        f"No mask with >= {min_observed} observed values of nonzero spread in every region "
+        f"after {max_draws} draws (missing_rate {missing_rate}). Some region's series is "
+        "(nearly) constant: drop it, or use a lower missing_rate."
+    )
+
+
+@dataclasses.dataclass
+class Windows:
+    """Forecasting snapshots: features, targets and which targets are observed."""
+
+    features: np.ndarray  # (S, N, lags) float32, hidden entries 0
+    targets: np.ndarray  # (S, N) float32, the true values (observed or not)
+    observed: np.ndarray  # (S, N) bool, whether each target was observed
+    days: np.ndarray  # (S,) int, the day whose graph goes with each snapshot
+
+
+def forecasting_windows(values, observed, lags=8):
+    """Snapshot s: days s .. s + lags - 1 as features, day s + lags as target.
+
+    Args:
+        values: (T, N) array, e.g. `standardize(cases)`.
+        observed: (T, N) bool array from `missing_mask` (all True for none).
+        lags: int >= 1, days of history per snapshot. Defaults to `8`.
+
+    Returns:
+        `Windows` of T - lags snapshots. Features are `values * observed`, so
+        a hidden value never reaches the model; targets keep every true value
+        (for evaluation) and `observed` says which ones a loss may read.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    observed = np.asarray(observed)
+    lags = _validation.positive_int("lags", lags, "Use e.g. 8.")
+    if observed.shape != values.shape or observed.dtype != bool:
+        raise ValueError(
+            f"Invalid value for `observed`: expected a boolean array of shape {values.shape}. "
+            f"Received: {observed.dtype} array of shape {observed.shape}."
+        )
+    if values.ndim != 2 or values.shape[0] <= lags:
+        raise ValueError(
+            f"Invalid value for `values`: expected (days, regions) with more than lags = {lags} "
+            f"days. Received: shape {values.shape}."
+        )
+    count = values.shape[0] - lags
+    seen = np.where(observed, values, 0.0)
+    features = np.stack([seen[s : s + lags].T for s in range(count)])
+    return Windows(
+        features.astype(np.float32),
+        values[lags:].astype(np.float32),
+        observed[lags:].copy(),
+        np.arange(count),
+    )
+
+
+def temporal_split(num_snapshots, train_ratio=0.2, validation_ratio=0.25):
+    """(train, validation, test) snapshot indices, in time order.
+
+    The first int(train_ratio * S) snapshots train; of the rest, the first
+    int(validation_ratio * rest) validate and the others test, as two
+    successive `temporal_signal_split`s of PyTorch Geometric Temporal.
+    """
+    num_snapshots = _validation.positive_int("num_snapshots", num_snapshots, "Use e.g. 53.")
+    train = int(train_ratio * num_snapshots)
+    validation = int(validation_ratio * (num_snapshots - train))
+    index = np.arange(num_snapshots)
+    return index[:train], index[train : train + validation], index[train + validation :]
+
+
+def mobility_laplacian(sources, targets, weights, num_regions, format="edges"):
+    """The protocol's Laplacian of one day's directed graph.
+
+    A[i, j] = the weight of the edge i -> j (duplicates summed, self-loops
+    dropped), D = diag(row sums of A), A_hat = D^-1/2 A D^-1/2 and
+    L = diag(rowsum A_hat) - A_hat: `keras_cd.graph.laplacian(A, "coin",
+    self_loops=False)`. L 1 = 0, so a diffusion step u - sigma2 L u keeps
+    constants; L is not symmetric (the graph is directed), so only the
+    explicit scheme applies.
+    """
+    import scipy.sparse as sp
+
+    from keras_cd.graph import laplacian
+
+    sources, targets = np.asarray(sources), np.asarray(targets)
+    keep = sources != targets
+    adjacency = sp.csr_matrix(
+        (np.asarray(weights, dtype=np.float64)[keep], (sources[keep], targets[keep])),
+        shape=(num_regions, num_regions),
+    )
+    return laplacian(adjacency, "coin", self_loops=False, format=format)
