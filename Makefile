@@ -19,7 +19,7 @@ train: $(STAMP)
 	$(BIN)/python examples/train_cifar.py $(ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python examples/train_digits.py
+	$(BIN)/python benchmarks/robustness.py --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -10,7 +10,8 @@ accuracy under Gaussian input noise of std `--input-noise`.
 
 What to expect: a minute or two on 2 CPU cores; the same --seed prints the
 same figures. One seed's difference between the two networks says little:
-`benchmarks/cd_vs_plain.py` compares them over several seeds.
+`make demo` (`benchmarks/robustness.py --demo`) compares them over 5 seeds
+with spreads, next to a network trained with input noise, under attack.
 
     python examples/train_digits.py
     python examples/train_digits.py --sigma 0.3 --epochs 60 --seed 1

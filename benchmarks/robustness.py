@@ -1,0 +1,190 @@
+"""Robustness on digits under attacks of growing strength: plain, noise-trained and CD networks.
+
+For each of `--seeds` seeds (the digits split, the initial weights, the batch
+order and the attacks' randomness), `keras_cd.robustness.train_defences`
+trains from the same initial weights and batch order: the plain ResNet, the
+plain ResNet trained with Gaussian input noise of std max(sigmas) (scored
+deterministically and, "+MC", with input smoothing over `--samples` passes)
+and the CD-ResNet with diffusion sigma in its residual blocks (scored with
+`--samples` Monte-Carlo passes), for each sigma in `--sigmas`. Each is
+attacked on `--num-test` test images at L-infinity radius `--eps` by every
+attack of `keras_cd.robustness.default_attacks`: PGD with 1, 4, 16 and 64
+EOT samples (10 steps); at EOT = the scoring's samples, 50 and 200 steps,
+5 restarts and a cosine step schedule; the gradient-free Square attack
+(300 queries on the defence's own scores) and PGD transferred from the
+plain network. Deterministic networks are attacked without EOT.
+
+Printed: robust accuracy mean ± std over seeds for every (defence, attack),
+each defence's figure (the minimum over the attacks, per seed, then mean ±
+std), where the EOT and step curves flatten, and the certified accuracy
+(Cohen et al.'s CERTIFY, input smoothing with `--certify-sigma`, `--certify-n`
+samples, alpha 0.001) of each trained network at L2 radii `--radii`.
+`--quick` runs one tiny configuration (for CI); `--demo` the small table
+that `make demo` prints.
+
+    python benchmarks/robustness.py            # the whole sweep, about 30 minutes on 2 cores
+    python benchmarks/robustness.py --quick
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--sigmas", type=float, nargs="+", default=[0.1, 0.2])
+    parser.add_argument("--depth", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--eps", type=float, default=0.05)
+    parser.add_argument("--samples", type=int, default=16, help="Monte-Carlo passes when scoring")
+    parser.add_argument("--num-test", type=int, default=100, help="test images attacked")
+    parser.add_argument("--radii", type=float, nargs="+", default=[0.0, 0.1, 0.25, 0.5])
+    parser.add_argument("--certify-sigma", type=float, default=0.25)
+    parser.add_argument("--certify-n", type=int, default=1000)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="one tiny configuration (CI)")
+    mode.add_argument("--demo", action="store_true", help="the small table of `make demo`")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.sigmas, args.depth, args.epochs = 2, [0.2], 8, 1
+        args.samples, args.num_test, args.certify_n, args.radii = 2, 12, 20, [0.0, 0.25]
+    if args.demo:
+        args.sigmas = [0.2]
+    for name in ("seeds", "depth", "epochs", "num_test", "certify_n"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    return args
+
+
+def attacks_for(args):
+    from keras_cd import robustness as rb
+
+    if args.demo:  # clean, one standard attack and the gradient-free check
+        return [
+            rb.Attack("pgd", args.eps, steps=10, eot_samples=args.samples),
+            rb.Attack("square", args.eps, queries=100),
+        ]
+    return rb.default_attacks(args.eps, args.samples, quick=args.quick)
+
+
+def flattening(cells, defence, labels, names):
+    """The first point of a curve after which the accuracy falls by < 1 point."""
+    values = [cells[(defence, label)][0] for label in labels]
+    for index in range(len(values) - 1):
+        if values[index] - min(values[index + 1 :]) < 0.01:
+            return names[index]
+    return f"beyond {names[-1]}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import numpy as np
+
+    from keras_cd import datasets
+    from keras_cd import robustness as rb
+
+    specs = rb.default_defences(args.sigmas, args.samples)
+    attacks = attacks_for(args)
+    print(
+        f"digits; ResNet-{args.depth}, {args.epochs} epochs; L-inf eps {args.eps:g}; "
+        f"scoring {args.samples} Monte-Carlo passes; {args.num_test} test images; "
+        f"{args.seeds} seeds"
+    )
+    records, certified = [], []
+    start = time.perf_counter()
+    for seed in range(args.seeds):
+        x_train, x_test, y_train, y_test = datasets.load_digits(seed)
+        x, y = x_test[: args.num_test], y_test[: args.num_test]
+        models = rb.train_defences(
+            specs, x_train, y_train, depth=args.depth, epochs=args.epochs, seed=seed
+        )
+        for record in rb.run_sweep(specs, models, attacks, x, y, seed=seed):
+            records.append({**record, "seed": seed})
+        if not args.demo:
+            networks = {}
+            for spec in specs:
+                networks.setdefault(spec.name.replace(" +MC", ""), models[spec.name])
+            for name, model in networks.items():
+                result = rb.certified_accuracy(
+                    model, x, y, args.certify_sigma, args.radii, n=args.certify_n, seed=seed
+                )
+                certified.append({"network": name, "seed": seed, **result})
+        print(f"seed {seed} done ({time.perf_counter() - start:.0f} s)", flush=True)
+
+    cells, worst = rb.summarize(records)
+    columns = ["clean"] + [a.label for a in attacks]
+    print("\nrobust accuracy (%), mean ± std over seeds; last row: the minimum over attacks")
+    width = max(len(s.name) for s in specs) + 2
+    print(f"{'attack':<26}" + "".join(f"{s.name:>{width}}" for s in specs))
+    for column in columns:
+        row = "".join(
+            f"{100 * cells[(s.name, column)][0]:>{width - 6}.1f} ± "
+            f"{100 * cells[(s.name, column)][1]:3.1f}"
+            for s in specs
+        )
+        print(f"{column:<26}{row}")
+    print(
+        f"{'MINIMUM over attacks':<26}"
+        + "".join(
+            f"{100 * worst[s.name][0]:>{width - 6}.1f} ± {100 * worst[s.name][1]:3.1f}"
+            for s in specs
+        )
+    )
+    if not args.quick and not args.demo:
+        eot = [a.label for a in attacks if a.kind == "pgd" and a.steps == 10]
+        steps = [
+            a.label
+            for a in attacks
+            if a.kind == "pgd"
+            and a.restarts == 1
+            and a.schedule == "constant"
+            and a.eot_samples == args.samples
+            and a.steps >= 10
+        ]
+        step_names = [label.split()[0] for label in steps]
+        print("\nwhere the curves flatten (accuracy falls < 1 point beyond)")
+        for spec in specs:
+            if spec.samples:
+                print(
+                    f"{spec.name:<24} EOT samples: "
+                    f"{flattening(cells, spec.name, eot, ['1', '4', '16', '64'])}; "
+                    f"steps: {flattening(cells, spec.name, steps, step_names)}"
+                )
+    if certified:
+        print(
+            f"\ncertified accuracy (%) of input smoothing sigma {args.certify_sigma:g} "
+            f"(CERTIFY, n = {args.certify_n}), mean ± std over seeds, at L2 radius"
+        )
+        names = list(dict.fromkeys(c["network"] for c in certified))
+        print(f"{'network':<24}" + "".join(f"{r:>14g}" for r in args.radii))
+        for name in names:
+            rows = [c for c in certified if c["network"] == name]
+            print(
+                f"{name:<24}"
+                + "".join(
+                    f"{100 * np.mean([c[float(r)] for c in rows]):>8.1f} ± "
+                    f"{100 * np.std([c[float(r)] for c in rows]):3.1f}"
+                    for r in args.radii
+                )
+            )
+    print(f"\n{time.perf_counter() - start:.0f} s in all")
+    return records, certified
+
+
+if __name__ == "__main__":
+    if {"--quick", "--demo"} & set(sys.argv[1:]):  # not results: a check and a demo
+        main()
+    else:
+        from keras_cd import reporting
+
+        with reporting.record(
+            reporting.result_name(__file__, sys.argv[1:]), os.path.join(HERE, "results")
+        ):
+            main()
