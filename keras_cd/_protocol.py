@@ -19,6 +19,32 @@ def seeds(num_splits, num_inits, seed=0):
     ]
 
 
+def method_settings(methods, method, settings, fix):
+    """`methods[method]`'s defaults updated with `settings`; unknown names refused."""
+    method = _validation.one_of("method", method, tuple(methods), fix)
+    unknown = sorted(set(settings) - set(methods[method]))
+    if unknown:
+        raise ValueError(
+            f"Invalid setting for method {method!r}: {unknown}. Expected some of "
+            f"{sorted(methods[method])}. Received: {dict(settings)}."
+        )
+    return {**methods[method], **settings}
+
+
+def restart(model, fresh, optimizer, optimizer_values):
+    """Puts a run back at its start without tracing anything again: `fresh`'s
+    (a newly built, seeded model of the same architecture) weights and
+    random-seed states into `model`, and the optimizer's initial values."""
+    from keras_cd._noise import random_seed_states
+
+    for variable, value in zip(model.trainable_weights, fresh.trainable_weights):
+        variable.assign(value)
+    for variable, value in zip(random_seed_states(model), random_seed_states(fresh)):
+        variable.assign(value)
+    for variable, value in zip(optimizer.variables, optimizer_values):
+        variable.assign(value)
+
+
 def run_pairs(trainer, pairs, workers=1, callback=None):
     """`trainer.run(split, init)` for every pair; (results in pair order, wall seconds).
 

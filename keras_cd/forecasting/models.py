@@ -44,16 +44,11 @@ GRAPHS = {"coin": "laplacian", "gcn": "propagation", "mlp": None, "linear": None
 
 def settings_for(method, settings):
     """The method's defaults updated with `settings` (unknown names refused)."""
-    _validation.one_of(
-        "method", method, tuple(METHODS), "Use 'coin', or 'mlp', 'gcn' or 'linear' for a baseline."
+    from keras_cd._protocol import method_settings
+
+    return method_settings(
+        METHODS, method, settings, "Use 'coin', or 'mlp', 'gcn' or 'linear' for a baseline."
     )
-    unknown = sorted(set(settings) - set(METHODS[method]))
-    if unknown:
-        raise ValueError(
-            f"Invalid setting for method {method!r}: {unknown}. Expected some of "
-            f"{sorted(METHODS[method])}. Received: {dict(settings)}."
-        )
-    return {**METHODS[method], **settings}
 
 
 @keras.saving.register_keras_serializable(package="keras_cd")

@@ -181,15 +181,9 @@ class ForecastingTrainer:
         return tf.constant(0)
 
     def _reinitialize(self, init_seed):
-        from keras_cd._noise import random_seed_states
+        from keras_cd._protocol import restart
 
-        fresh = self._build(init_seed)
-        for variable, value in zip(self.model.trainable_weights, fresh.trainable_weights):
-            variable.assign(value)
-        for variable, value in zip(random_seed_states(self.model), random_seed_states(fresh)):
-            variable.assign(value)
-        for variable, value in zip(self.optimizer.variables, self._fresh_optimizer):
-            variable.assign(value)
+        restart(self.model, self._build(init_seed), self.optimizer, self._fresh_optimizer)
 
     def windows(self, split_seed):
         """The snapshots under the mask of `split_seed` (computed once per seed)."""

@@ -20,8 +20,6 @@ evaluation applies P to the whole graph exactly (`keras_cd.graph.diffuse`).
 
 import numpy as np
 
-from keras_cd import _validation
-
 METHODS = {
     "coin": {
         "num_steps": 20,
@@ -57,16 +55,11 @@ METHODS = {
 
 def settings_for(method, settings):
     """The method's defaults updated with `settings`; unknown names are refused."""
-    method = _validation.one_of(
-        "method", method, tuple(METHODS), "Use 'coin', or 'appnp' or 'sgc' for a baseline."
+    from keras_cd._protocol import method_settings
+
+    return method_settings(
+        METHODS, method, settings, "Use 'coin', or 'appnp' or 'sgc' for a baseline."
     )
-    unknown = sorted(set(settings) - set(METHODS[method]))
-    if unknown:
-        raise ValueError(
-            f"Invalid setting for method {method!r}: {unknown}. Expected some of "
-            f"{sorted(METHODS[method])}. Received: {dict(settings)}."
-        )
-    return {**METHODS[method], **settings}
 
 
 def _l2(decay):

@@ -164,15 +164,9 @@ class NodeClassificationTrainer:
 
     def _reinitialize(self, init_seed):
         """Fresh seeded weights, dropout stream and optimizer state, same compiled run."""
-        from keras_cd._noise import random_seed_states
+        from keras_cd._protocol import restart
 
-        fresh = self.method.build(init_seed)
-        for variable, value in zip(self.model.trainable_weights, fresh.trainable_weights):
-            variable.assign(value)
-        for variable, value in zip(random_seed_states(self.model), random_seed_states(fresh)):
-            variable.assign(value)
-        for variable, value in zip(self.optimizer.variables, self._fresh_optimizer):
-            variable.assign(value)
+        restart(self.model, self.method.build(init_seed), self.optimizer, self._fresh_optimizer)
 
     def _split_inputs(self, split_seed):
         """The split and its inputs, computed once per split and reused across inits."""
