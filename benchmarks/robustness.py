@@ -138,7 +138,11 @@ def main(argv=None):
         )
     )
     if not args.quick and not args.demo:
-        eot = [a.label for a in attacks if a.kind == "pgd" and a.steps == 10]
+        eot = [
+            a.label
+            for a in attacks
+            if a.kind == "pgd" and a.steps == 10 and a.restarts == 1 and a.schedule == "constant"
+        ]
         steps = [
             a.label
             for a in attacks
