@@ -122,6 +122,22 @@ def status_kb(field):
         return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
 """
 
+
+def run_child(code, arguments, timeout, label=None):
+    """Runs a child script in a fresh process; the JSON of its last line, or None
+    (after printing why) when it failed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *(str(a) for a in arguments)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode:
+        print(f"{label + ': ' if label else ''}failed: {result.stderr[-500:]}")
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 KNN_CHILD = (
     PEAK_MEMORY
     + """
@@ -162,16 +178,9 @@ def knn(args):
         ("keras_cd", "keras_cd.graph.gaussian_knn_graph (Laplacian)"),
         ("sklearn", "sklearn kneighbors_graph (distances only)"),
     ):
-        result = subprocess.run(
-            [sys.executable, "-c", KNN_CHILD, method, str(args.points)],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        if result.returncode:
-            print(f"{label}: failed: {result.stderr[-500:]}")
+        row = run_child(KNN_CHILD, [method, args.points], 1800, label)
+        if row is None:
             continue
-        row = json.loads(result.stdout.strip().splitlines()[-1])
         print(
             f"{label:<44}{row['seconds']:>9.1f}{row['peak_mb']:>9.0f}{row['nnz']:>11,}", flush=True
         )
@@ -227,21 +236,9 @@ def rows(args):
         f"sigma2 0.3) streamed to a .npy file in blocks of {args.block_size}, random graph of "
         f"{args.nodes:,} nodes, {args.edges:,} edges, fresh process"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            ROWS_CHILD,
-            *(str(n) for n in (args.nodes, args.edges, args.rows, args.block_size)),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=7200,
-    )
-    if result.returncode:
-        print(f"failed: {result.stderr[-500:]}")
+    row = run_child(ROWS_CHILD, [args.nodes, args.edges, args.rows, args.block_size], 7200)
+    if row is None:
         return
-    row = json.loads(result.stdout.strip().splitlines()[-1])
     print(
         f"seconds {row['seconds']:.1f}, peak MB {row['peak_mb']:.0f} (file {row['file_mb']:,.0f} "
         f"MB; L has {row['laplacian_nnz']:,} nonzeros); rows are dense: "

@@ -22,7 +22,7 @@ samples, alpha 0.001) of each trained network at L2 radii `--radii`.
 `--quick` runs one tiny configuration (for CI); `--demo` the small table
 that `make demo` prints.
 
-    python benchmarks/robustness.py            # the whole sweep, about 30 minutes on 2 cores
+    python benchmarks/robustness.py            # the whole sweep (its run time: RESULTS.md)
     python benchmarks/robustness.py --quick
 """
 

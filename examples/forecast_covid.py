@@ -93,7 +93,6 @@ def main(argv=None):
         )
     print(f"method {args.method}: {json.dumps(trainer.settings)}")
     progress = keras.utils.Progbar(args.num_splits * args.num_inits, unit_name="run")
-    plotted = []
 
     def done(run):
         progress.add(1, values=[("test_mse", run.test_mse)])
@@ -104,7 +103,6 @@ def main(argv=None):
     if args.plot:
         trainer.run(result.split_seeds[0], result.init_seeds[0])  # the first run, again
         plot(args.plot, trainer, result.split_seeds[0])
-        plotted.append(args.plot)
     if args.output:
         from keras_cd._atomic import atomic_path
 
@@ -123,8 +121,8 @@ def main(argv=None):
         }
         with atomic_path(args.output, suffix=".json") as temporary, open(temporary, "w") as file:
             json.dump(record, file, indent=1)
-    for path in plotted:
-        print(f"plot written to {path}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
     print(f"{result.seconds_per_run:.3f} s per run ({args.workers} at a time)")
     print(f"test MSE: {result.summary()}")
     return result

@@ -67,15 +67,16 @@ def test_square_is_sound_and_breaks_most_of_what_can_be_broken():
 
 
 def test_restarts_can_only_lower_robust_accuracy():
-    weights, bias, x, y = binary_problem(count=200, seed=2)
-    model = linear_classifier(weights, bias, noise=0.3, seed=3)
-    defence = rb.Defence(model, samples=4)
-    one = rb.pgd(defence, x, y, 0.03, steps=3, eot_samples=1, restarts=1, seed=5)
-    broken_once = ~defence.correct(one, y)
-    many = rb.pgd(defence, x, y, 0.03, steps=3, eot_samples=1, restarts=4, seed=5)
+    """An example broken by the first restart stays broken: the broken set grows."""
+    weights, bias, x, y = binary_problem(count=300, seed=2)
+    defence = rb.Defence(linear_classifier(weights, bias))
+    # one short step from a random start: where the start lands decides
+    one = rb.pgd(defence, x, y, 0.03, steps=1, restarts=1, seed=5)
+    many = rb.pgd(defence, x, y, 0.03, steps=1, restarts=4, seed=5)
+    broken_once, broken_many = ~defence.correct(one, y), ~defence.correct(many, y)
+    assert np.all(broken_many[broken_once])  # the same first restart, kept once broken
+    assert broken_many.sum() > broken_once.sum()  # later restarts break more
     assert np.abs(many - x).max() <= 0.03 + 1e-6
-    # the same first restart; an example counts as broken if any restart broke it
-    assert (~defence.correct(many, y)).mean() >= 0.8 * broken_once.mean()
 
 
 def test_eot_averages_the_gradient_noise_away():

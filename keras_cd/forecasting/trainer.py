@@ -178,7 +178,6 @@ class ForecastingTrainer:
             return (count + 1,)
 
         tf.while_loop(lambda count: count < self.epochs, epoch, (tf.constant(0),))
-        return tf.constant(0)
 
     def _reinitialize(self, init_seed):
         from keras_cd._protocol import restart
@@ -241,6 +240,6 @@ class ForecastingTrainer:
     def predictions(self):
         """(snapshots, regions) predictions of the last run's model for every
         snapshot (train, validation and test), e.g. to plot them."""
-        if getattr(self, "_last", None) is None:
+        if self._last is None:
             raise RuntimeError("No run yet: call `run(split_seed, init_seed)` first.")
         return self._predictions(self._last, 3)

@@ -162,7 +162,6 @@ def run_sweep(specs, models, attacks, x, y, seed=0, callback=None):
     records = []
     for spec in specs:
         defence = Defence(models[spec.name], spec.samples)
-        start = time.perf_counter()
         records.append(
             {"defence": spec.name, "attack": "clean", "accuracy": robust_accuracy(defence, y, x)}
         )
