@@ -205,7 +205,7 @@ def main(argv=None):
 
 
 def write_json(args, method, trainer, result):
-    from keras_cd._atomic import atomic_path
+    from keras_cd.files import atomic_path
 
     record = {
         "data": os.path.basename(args.data),

@@ -9,7 +9,17 @@ equation (Feynman-Kac).
 
 __version__ = "0.1.0"
 
-from keras_cd import checkpoint, datasets, distribute, graph, inference, layers, models, smoothing
+from keras_cd import (
+    checkpoint,
+    datasets,
+    distribute,
+    files,
+    graph,
+    inference,
+    layers,
+    models,
+    smoothing,
+)
 from keras_cd.inference import monte_carlo
 from keras_cd.layers import (
     CDBlock,
@@ -28,6 +38,7 @@ __all__ = [
     "checkpoint",
     "datasets",
     "distribute",
+    "files",
     "graph",
     "inference",
     "layers",

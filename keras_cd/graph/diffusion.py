@@ -38,8 +38,8 @@ def _check(num_steps, sigma2, scheme, teleport):
     return num_steps, sigma2, teleport
 
 
-def _operator(laplacian, name):
-    matrix = _as_scipy(laplacian)
+def _operator(laplacian, name, num_nodes=None):
+    matrix = _as_scipy(laplacian, num_nodes, name)
     if matrix.shape[0] != matrix.shape[1]:
         raise ValueError(
             f"Invalid value for `{name}`: expected a square (N, N) Laplacian. "
@@ -79,7 +79,7 @@ def _prune(values, tolerance):
     return np.where(np.abs(values) > tolerance, values, 0.0)
 
 
-def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.0):
+def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.0, num_nodes=None):
     """Applies the diffusion operator to values on every node: P @ values.
 
     Computes u_K from u_0 = `values` by K steps
@@ -97,6 +97,8 @@ def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.
         scheme: `"explicit"` or `"implicit"`. Defaults to `"explicit"`.
         teleport: float in [0, 1], alpha (APPNP's restart probability).
             Defaults to `0.0` (heat diffusion).
+        num_nodes: `None` or int, N for an edge-list `laplacian`. Defaults
+            to `None`: the number of rows of `values` (every node has one).
 
     Returns:
         A float64 array of the shape of `values`: P u_0.
@@ -109,8 +111,10 @@ def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.
     [1.98, 0.51, 0.51]
     """
     num_steps, sigma2, teleport = _check(num_steps, sigma2, scheme, teleport)
-    matrix = _operator(laplacian, "laplacian")
     values = values.toarray() if sp.issparse(values) else np.asarray(values)
+    if num_nodes is None and isinstance(laplacian, tuple) and values.ndim in (1, 2):
+        num_nodes = values.shape[0]  # an edge list's isolated last nodes have values too
+    matrix = _operator(laplacian, "laplacian", num_nodes)
     if values.ndim not in (1, 2) or values.shape[0] != matrix.shape[0]:
         raise ValueError(
             f"Invalid value for `values`: expected shape ({matrix.shape[0]},) or "
@@ -131,6 +135,7 @@ def diffusion_rows(
     tolerance=0.0,
     block_size=128,
     out=None,
+    num_nodes=None,
 ):
     """Rows of the diffusion operator P (see `diffuse`) for chosen nodes.
 
@@ -163,6 +168,11 @@ def diffusion_rows(
         block_size: int >= 1, nodes per block. Defaults to `128`.
         out: `None` or a path ending in `.npy`: write the rows there as a
             dense float32 (len(rows), N) array. Defaults to `None`.
+        num_nodes: `None` or int, N for an edge-list `laplacian` made by
+            hand whose last nodes may have no entries. Defaults to `None`:
+            the matrix's N, or for an edge list its largest node index + 1
+            (exact for `keras_cd.graph.laplacian`'s edge lists, which list
+            every node's diagonal).
 
     Returns:
         A `scipy.sparse.csr_matrix` of shape (len(rows), N), float32; with
@@ -180,7 +190,7 @@ def diffusion_rows(
     num_steps, sigma2, teleport = _check(num_steps, sigma2, scheme, teleport)
     tolerance = _validation.non_negative_float("tolerance", tolerance, "Use 0 for exact rows.")
     block_size = _validation.positive_int("block_size", block_size, "Use e.g. 128.")
-    matrix = _operator(laplacian, "laplacian")
+    matrix = _operator(laplacian, "laplacian", num_nodes)
     size = matrix.shape[0]
     rows = np.asarray(rows)
     if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer) and rows.size:

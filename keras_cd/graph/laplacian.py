@@ -38,13 +38,82 @@ def _to_format(matrix, format):
         return matrix.tocsr()
     if format == "dense":
         return matrix.toarray().astype(np.float32)
-    matrix.sum_duplicates()
-    order = np.lexsort((matrix.col, matrix.row))  # sorted by receiver
-    return (
-        matrix.col[order].astype(np.int32),
-        matrix.row[order].astype(np.int32),
-        matrix.data[order].astype(np.float32),
+    # Every node's diagonal entry is listed, an explicit 0 for an isolated
+    # node, so the edge list carries its node count (largest index + 1) even
+    # when the first, middle or last nodes have no edges.
+    size = matrix.shape[0]
+    diagonal = np.arange(size)
+    matrix = sp.coo_matrix(
+        (
+            np.concatenate([matrix.data, np.zeros(size)]),
+            (np.concatenate([matrix.row, diagonal]), np.concatenate([matrix.col, diagonal])),
+        ),
+        shape=matrix.shape,
     )
+    matrix.sum_duplicates()
+    keep = (matrix.data != 0) | (matrix.row == matrix.col)
+    rows, cols, data = matrix.row[keep], matrix.col[keep], matrix.data[keep]
+    order = np.lexsort((cols, rows))  # sorted by receiver
+    return (
+        cols[order].astype(np.int32),
+        rows[order].astype(np.int32),
+        data[order].astype(np.float32),
+    )
+
+
+def num_nodes_of(matrix, num_nodes=None, name="laplacian"):
+    """The node count N of a Laplacian (dense, scipy.sparse or edge list).
+
+    A matrix knows its N. An edge list `(senders, receivers, weights)` from
+    this package lists every node's diagonal entry, so N = largest index + 1;
+    for edge lists made by hand, where nodes without entries may trail, pass
+    `num_nodes`.
+
+    Args:
+        matrix: (N, N) array, scipy.sparse matrix or edge list.
+        num_nodes: `None` or int, the node count of an edge list. For a
+            matrix it must equal N.
+        name: str, the argument's name in error messages.
+
+    Returns:
+        int, N.
+
+    Raises:
+        ValueError: when `num_nodes` is smaller than an edge list's largest
+            node index + 1, or differs from a matrix's N.
+    """
+    if isinstance(matrix, tuple):
+        if len(matrix) != 3:
+            raise ValueError(
+                f"Invalid value for `{name}`: expected an edge list (senders, receivers, "
+                f"weights), a scipy.sparse matrix or an (N, N) array. Received: a sequence "
+                f'of {len(matrix)} items. Use keras_cd.graph.laplacian(adjacency, format="edges").'
+            )
+        senders, receivers = (np.asarray(a) for a in matrix[:2])
+        smallest = int(max(senders.max(initial=-1), receivers.max(initial=-1))) + 1
+    else:
+        smallest = None
+        shape = np.shape(matrix) if not sp.issparse(matrix) else matrix.shape
+    if num_nodes is None:
+        return smallest if smallest is not None else int(shape[0])
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
+        raise ValueError(
+            f"Invalid value for `num_nodes`: expected None or an int. Received: "
+            f"num_nodes={num_nodes!r}."
+        )
+    num_nodes = int(num_nodes)
+    if smallest is not None and num_nodes < smallest:
+        raise ValueError(
+            f"Invalid value for `num_nodes`: the edge list `{name}` has node ids up to "
+            f"{smallest - 1}, so it needs num_nodes >= {smallest}. Received: "
+            f"num_nodes={num_nodes}. Pass the graph's node count."
+        )
+    if smallest is None and num_nodes != shape[0]:
+        raise ValueError(
+            f"Invalid value for `num_nodes`: `{name}` is a {tuple(shape)} matrix. Received: "
+            f"num_nodes={num_nodes}. Omit num_nodes for a matrix, or pass {shape[0]}."
+        )
+    return num_nodes
 
 
 def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
@@ -67,8 +136,10 @@ def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
         normalization: one of `"coin"`, `"symmetric"`, `"random_walk"`, `"none"`.
         self_loops: bool, add I to A before normalising. Defaults to `True`.
         format: `"edges"` for `(senders, receivers, weights)` (int32, int32,
-            float32; the nonzeros of L sorted by receiver), `"dense"` for an
-            (N, N) float32 array, `"scipy"` for a CSR matrix.
+            float32; the nonzeros of L sorted by receiver, plus every node's
+            diagonal entry, an explicit 0 for an isolated node, so that the
+            largest index is N - 1 and the list carries its node count),
+            `"dense"` for an (N, N) float32 array, `"scipy"` for a CSR matrix.
 
     Example:
 
@@ -108,11 +179,13 @@ def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
     return _to_format(result, format)
 
 
-def _as_scipy(matrix):
+def _as_scipy(matrix, num_nodes=None, name="laplacian"):
     if isinstance(matrix, tuple):
+        size = num_nodes_of(matrix, num_nodes, name)
         senders, receivers, weights = (np.asarray(a) for a in matrix)
-        size = int(max(senders.max(initial=-1), receivers.max(initial=-1))) + 1
         return sp.csr_matrix((weights.astype(np.float64), (receivers, senders)), shape=(size, size))
+    if num_nodes is not None:
+        num_nodes_of(matrix, num_nodes, name)
     return (
         sp.csr_matrix(matrix, dtype=np.float64)
         if sp.issparse(matrix)

@@ -93,3 +93,40 @@ def test_bad_arguments(kwargs, name):
         graph.laplacian(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         graph.laplacian(-random_graph())
+
+
+@pytest.mark.parametrize("normalization", graph.NORMALIZATIONS)
+@pytest.mark.parametrize("self_loops", [True, False])
+@pytest.mark.parametrize("isolated", [0, 3, 6])
+def test_edge_lists_keep_isolated_nodes(normalization, self_loops, isolated):
+    """An isolated first, middle or last node stays a node of the edge list:
+    the dense Laplacian, the diffusion and the rows of P are those of the matrix."""
+    a = random_graph(7, density=0.9, seed=4)
+    a[isolated, :] = a[:, isolated] = 0
+    expected = graph.laplacian(a, normalization, self_loops, format="dense")
+    edges = graph.laplacian(a, normalization, self_loops, format="edges")
+    assert max(edges[0].max(), edges[1].max()) == len(a) - 1  # the list carries N
+    np.testing.assert_allclose(dense(edges, len(a)), expected, atol=1e-6)
+    values = np.random.default_rng(0).normal(size=(len(a), 2))
+    np.testing.assert_allclose(
+        graph.diffuse(edges, values, 3, 0.3), graph.diffuse(expected, values, 3, 0.3), atol=1e-6
+    )
+    rows = graph.diffusion_rows(edges, [isolated, 1], 3, 0.3)
+    assert rows.shape == (2, len(a))
+    np.testing.assert_allclose(
+        rows.toarray(), graph.diffusion_rows(expected, [isolated, 1], 3, 0.3).toarray(), atol=1e-6
+    )
+
+
+def test_hand_made_edge_lists_take_num_nodes():
+    """A hand-made edge list whose last nodes have no entries: `num_nodes` says N."""
+    path = (np.array([0, 1]), np.array([1, 0]), np.array([-1.0, -1.0]))  # nodes 2, 3: isolated
+    rows = graph.diffusion_rows(path, [0, 3], 1, 0.5, num_nodes=4)
+    assert rows.shape == (2, 4)
+    np.testing.assert_allclose(rows.toarray(), [[1, 0.5, 0, 0], [0, 0, 0, 1]])
+    values = np.arange(4.0)
+    np.testing.assert_allclose(graph.diffuse(path, values, 1, 0.5), [0.5, 1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="num_nodes >= 2"):
+        graph.diffusion_rows(path, [0], 1, 0.5, num_nodes=1)
+    with pytest.raises(ValueError, match="Omit num_nodes for a matrix"):
+        graph.diffusion_rows(np.eye(3), [0], 1, 0.5, num_nodes=4)

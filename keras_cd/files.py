@@ -1,0 +1,63 @@
+"""Files written atomically: a reader sees the old content or the complete new one.
+
+Results, exports and checkpoints are built in a temporary sibling of their
+final path, flushed to disk, then renamed into place, so a run killed while
+writing never leaves a half-written file where a complete one was (or where
+a reader expects one).
+
+- `atomic_path(path)`: a context manager yielding the temporary path to
+  write a file or folder with any writer.
+- `write_json(path, data)`: a JSON file written that way.
+"""
+
+import json
+
+from keras_cd._atomic import atomic_path
+
+__all__ = ["atomic_path", "write_json"]
+
+
+def write_json(path, data, indent=2, overwrite=True):
+    """Writes `data` as JSON to `path` atomically.
+
+    The JSON text is encoded in full before anything is written (so a value
+    that JSON cannot represent raises before the file is touched), written
+    to a temporary sibling, flushed to disk and renamed over `path`.
+
+    Args:
+        path: str or path-like, the file to write; missing parent folders are
+            created.
+        data: a JSON-serializable object (dicts, lists, str, int, float,
+            bool, None). NaN and infinity are refused: they are not JSON.
+        indent: int or None, as in `json.dumps`. Defaults to `2`.
+        overwrite: bool, replace an existing file. Defaults to `True`.
+
+    Returns:
+        The absolute path written, a str.
+
+    Raises:
+        ValueError: if `data` holds NaN or infinity.
+        TypeError: if `data` holds an object JSON cannot encode.
+        FileExistsError: if `path` exists and `overwrite=False`.
+
+    Example:
+
+    >>> import json, os, tempfile
+    >>> from keras_cd.files import write_json
+    >>> path = write_json(os.path.join(tempfile.mkdtemp(), "result.json"), {"mse": 0.5})
+    >>> json.load(open(path))
+    {'mse': 0.5}
+    """
+    import os
+
+    try:
+        text = json.dumps(data, indent=indent, allow_nan=False)
+    except ValueError as error:
+        raise ValueError(
+            f"Invalid value for `data`: expected finite numbers only (JSON has no NaN or "
+            f"infinity). Received: {error}. Report a failed value as None or a string."
+        ) from None
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write(text + "\n")
+    return os.path.abspath(os.fspath(path))
