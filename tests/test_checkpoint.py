@@ -1,5 +1,10 @@
+import hashlib
+import json
 import os
+import shutil
+import warnings
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -35,6 +40,24 @@ def test_restores_weights_optimizer_state_and_epoch(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # momentum too
 
 
+def test_each_checkpoint_is_committed_by_a_manifest_of_its_bytes(tmp_path):
+    x, y = data()
+    small_model().fit(x, y, epochs=2, callbacks=[ResumableCheckpoint(tmp_path)], verbose=0)
+    assert sorted(os.listdir(tmp_path)) == [
+        "epoch-00001.manifest.json",
+        "epoch-00001.weights.h5",
+        "epoch-00002.manifest.json",
+        "epoch-00002.weights.h5",
+    ]
+    for epoch in (1, 2):
+        weights = (tmp_path / f"epoch-{epoch:05d}.weights.h5").read_bytes()
+        manifest = json.loads((tmp_path / f"epoch-{epoch:05d}.manifest.json").read_text())
+        assert manifest["file"] == f"epoch-{epoch:05d}.weights.h5"
+        assert manifest["epoch"] == epoch
+        assert manifest["bytes"] == len(weights)
+        assert manifest["sha256"] == hashlib.sha256(weights).hexdigest()
+
+
 def test_fresh_start_restores_nothing(tmp_path):
     assert ResumableCheckpoint(tmp_path / "missing").restore(small_model()) == 0
 
@@ -64,8 +87,9 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path):
     checkpoint = ResumableCheckpoint(tmp_path)
     model.fit(x, y, epochs=1, batch_size=8, callbacks=[checkpoint], verbose=0)
     (tmp_path / "epoch-00007.weights.h5").write_bytes(b"not hdf5")
-    with pytest.warns(UserWarning, match="Skipping unreadable checkpoint"):
+    with pytest.warns(UserWarning, match="Corrupt checkpoint .*epoch-00007.* as HDF5"):
         assert checkpoint.restore(small_model()) == 1
+    assert (tmp_path / "epoch-00007.weights.h5.corrupt").read_bytes() == b"not hdf5"
 
 
 def test_non_writer_never_writes(tmp_path):
@@ -202,3 +226,220 @@ def test_save_model_is_atomic_and_checks_the_name(tmp_path):
     assert os.listdir(tmp_path) == ["m.keras"]
     with pytest.raises(ValueError, match="Invalid value for `path`"):
         keras_cd.checkpoint.save_model(model, tmp_path / "m.h5")
+
+
+# --- Corrupt checkpoints: reported, set aside, and training continues ---------------------
+
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A straight 3-epoch run: its checkpoints (epochs 2 and 3) and its final weights."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    return folder, train(folder, epochs=EPOCHS, resume=False).get_weights()
+
+
+def copy_of(uninterrupted, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted[0], run)
+    return run
+
+
+def newest(run):
+    return str(run / f"epoch-{EPOCHS:05d}.weights.h5")
+
+
+def manifest(path):
+    return path.replace(".weights.h5", ".manifest.json")
+
+
+def flip_a_bit(path):
+    # The lowest mantissa bit of one kernel entry: the value stays finite and plausible.
+    with h5py.File(path, "r") as handle:
+        offset = handle["layers/dense/vars/0"].id.get_offset()
+    with open(path, "r+b") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)[0]
+        handle.seek(offset)
+        handle.write(bytes([byte ^ 1]))
+
+
+def truncate(path):
+    os.truncate(path, os.path.getsize(path) // 2)
+
+
+def drop_a_dataset(path):
+    with h5py.File(path, "a") as handle:
+        del handle["layers/dense/vars/1"]
+
+
+def drop_an_optimizer_dataset(path):
+    # Keras itself only warns and skips the whole optimizer on a count mismatch.
+    with h5py.File(path, "a") as handle:
+        del handle["optimizer/vars/3"]
+
+
+def write_inf(path):
+    with h5py.File(path, "a") as handle:
+        handle["layers/dense/vars/0"][0, 0] = np.inf
+
+
+def folder_in_place(path):
+    os.remove(path)
+    os.mkdir(path)
+
+
+def drop_the_manifest(path):  # a writer killed between the weights file and its manifest
+    os.remove(manifest(path))
+
+
+def garble_the_manifest(path):
+    with open(manifest(path), "w") as handle:
+        handle.write('{"file": ')
+
+
+def as_written_before_manifests(run):
+    """No manifests, no format mark: only the content checks stand between it and the model."""
+    for _, path in ResumableCheckpoint(run).checkpoints():
+        os.remove(manifest(path))
+        with h5py.File(path, "a") as handle:
+            del handle["keras_cd_training_state"].attrs["format"]
+
+
+CORRUPTIONS = [
+    # With a manifest, the bytes are checked first.
+    (flip_a_bit, False, "SHA-256 .* differs from the manifest"),
+    (truncate, False, r"it has \d+ bytes, its manifest \d+"),
+    (drop_a_dataset, False, "SHA-256|bytes"),
+    (write_inf, False, "SHA-256"),
+    (folder_in_place, False, "it is a folder, not a file"),
+    (drop_the_manifest, False, "manifest .* is missing"),
+    (garble_the_manifest, False, "manifest .* is unreadable"),
+    # Without one (an earlier build), the contents are checked: the checksum's cases too.
+    (truncate, True, "cannot be read as HDF5"),
+    (drop_a_dataset, True, "lacks the dataset.* layers/dense/vars/1"),
+    (drop_an_optimizer_dataset, True, "lacks the dataset.* optimizer/vars/3"),
+    (write_inf, True, r"non-finite values in layers/dense/vars/0 \(1 inf\)"),
+]
+
+
+@pytest.mark.parametrize(
+    "corrupt, legacy, message",
+    [
+        pytest.param(*case, id=case[0].__name__ + ("-without-manifest" if case[1] else ""))
+        for case in CORRUPTIONS
+    ],
+)
+def test_a_corrupt_newest_checkpoint_is_set_aside_and_training_continues(
+    uninterrupted, tmp_path, corrupt, legacy, message
+):
+    run = copy_of(uninterrupted, tmp_path)
+    if legacy:
+        as_written_before_manifests(run)
+    corrupt(newest(run))
+    with pytest.warns(UserWarning, match=f"Corrupt checkpoint .*epoch-00003.*: .*({message})"):
+        resumed = train(run, epochs=EPOCHS, resume=True)  # epoch 3 again, from epoch 2
+    for a, b in zip(uninterrupted[1], resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert os.path.lexists(newest(run) + ".corrupt")  # kept for inspection, never deleted
+    assert [epoch for epoch, _ in ResumableCheckpoint(run).checkpoints()] == [3, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the rewritten epoch 3 is intact
+        assert ResumableCheckpoint(run).restore(noisy_model()) == EPOCHS
+
+
+def test_a_checkpoint_from_before_manifests_is_restored_unverified(uninterrupted, tmp_path):
+    run = copy_of(uninterrupted, tmp_path)
+    as_written_before_manifests(run)
+    model = noisy_model()
+    with pytest.warns(UserWarning, match="epoch-00003.* has no manifest .* unverified"):
+        assert ResumableCheckpoint(run).restore(model) == EPOCHS
+    for a, b in zip(uninterrupted[1], model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_corrupt_checkpoints_are_set_aside_never_deleted(uninterrupted, tmp_path):
+    run = copy_of(uninterrupted, tmp_path)
+    truncate(newest(run))
+    with open(newest(run), "rb") as handle:
+        truncated = handle.read()
+
+    # A process that does not write (a multi-worker non-chief) skips it and leaves it alone.
+    with pytest.warns(UserWarning, match="Left in place"):
+        assert ResumableCheckpoint(run, write=False).restore(noisy_model()) == 2
+    assert os.path.exists(newest(run))
+
+    with pytest.warns(UserWarning, match="Set aside as"):
+        assert ResumableCheckpoint(run).restore(noisy_model()) == 2
+    with open(newest(run) + ".corrupt", "rb") as handle:
+        assert handle.read() == truncated
+    assert os.path.exists(manifest(newest(run)) + ".corrupt")
+
+    with open(newest(run), "wb") as handle:  # corrupt again: a second name, nothing overwritten
+        handle.write(b"again")
+    with pytest.warns(UserWarning, match="Set aside"):
+        assert ResumableCheckpoint(run).restore(noisy_model()) == 2
+    with open(newest(run) + ".corrupt-2", "rb") as handle:
+        assert handle.read() == b"again"
+
+    truncate(str(run / "epoch-00002.weights.h5"))
+    with pytest.warns(UserWarning, match="No intact checkpoint left .* epoch 0"):
+        assert ResumableCheckpoint(run).restore(noisy_model()) == 0
+
+
+def test_a_failed_load_puts_every_variable_back(uninterrupted, tmp_path, monkeypatch):
+    run = copy_of(uninterrupted, tmp_path)
+    model = noisy_model()
+    model.optimizer.build(model.trainable_variables)
+    variables = model.variables + model.optimizer.variables
+    before = [v.numpy() for v in variables]
+    load_weights = model.load_weights
+
+    def load_then_fail(path, *args, **kwargs):
+        load_weights(path, *args, **kwargs)  # every variable overwritten, then a failure
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(model, "load_weights", load_then_fail)
+    with pytest.warns(UserWarning, match="Keras could not load it .*the disk went away"):
+        assert ResumableCheckpoint(run, write=False).restore(model) == 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, uninterrupted[1]))
+    for a, b in zip(before, variables):
+        np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    x, y = data()
+    model = small_model()
+    checkpoint = ResumableCheckpoint(tmp_path)
+    model.fit(x, y, epochs=1, batch_size=8, callbacks=[checkpoint], verbose=0)
+    kernel = model.layers[0].kernel
+    kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    with pytest.raises(
+        FloatingPointError,
+        match=r"Not checkpointing epoch 2 .*non-finite values \(layers/dense/vars/0 \(12 NaN\)"
+        r".*stays epoch 1",
+    ):
+        model.fit(x, y, epochs=2, initial_epoch=1, batch_size=8, callbacks=[checkpoint], verbose=0)
+    assert sorted(os.listdir(tmp_path)) == ["epoch-00001.manifest.json", "epoch-00001.weights.h5"]
+    assert checkpoint.restore(small_model()) == 1
+
+
+def test_a_file_in_place_of_the_folder_is_refused_before_training(tmp_path):
+    path = tmp_path / "checkpoints"
+    path.write_text("not a folder")
+    with pytest.raises(
+        ValueError, match=r"Invalid value for `directory`: expected a folder.*Received: directory="
+    ):
+        ResumableCheckpoint(path)
+
+    later = tmp_path / "later"  # the file appears after the callback was made
+    checkpoint = ResumableCheckpoint(later)
+    later.write_text("not a folder")
+    model = small_model()
+    with pytest.raises(ValueError, match="existing file"):
+        checkpoint.restore(model)
+    x, y = data()
+    with pytest.raises(ValueError, match="existing file"):
+        model.fit(x, y, epochs=1, callbacks=[checkpoint], verbose=0)
+    assert int(model.optimizer.iterations) == 0  # refused before the first step

@@ -214,13 +214,18 @@ def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     import keras
 
+    import keras_cd  # noqa: F401  (registers the layers that load_model reads)
+
     epochs, steps = 40, 2
     argv = SMALL + ["--epochs", str(epochs), "--mc-samples", "0", "--model-dir", str(tmp_path)]
     process = subprocess.Popen(command(argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints = tmp_path / "checkpoints"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
-        if checkpoints.is_dir() and any(n.startswith("epoch-") for n in os.listdir(checkpoints)):
+        # A checkpoint counts once its manifest, the commit point, is written.
+        if checkpoints.is_dir() and any(
+            n.endswith(".manifest.json") for n in os.listdir(checkpoints)
+        ):
             break
         time.sleep(0.05)
     assert process.poll() is None, "the run ended before it could be killed"
