@@ -218,7 +218,12 @@ def write_json(args, method, trainer, result):
             "patience": args.patience,
             "max_epochs": args.max_epochs,
         },
-        "test_accuracy": {"mean": result.mean, "std": result.std, "runs": result.runs},
+        "test_accuracy": {  # over finished runs; failed runs are listed, never averaged
+            "mean": result.mean if result.runs else None,
+            "std": result.std if result.runs else None,
+            "runs": result.runs,
+        },
+        "failed": result.failed,
         "seconds_per_run": result.seconds_per_run,
         "workers": args.workers,
         "runs": [

@@ -1,9 +1,71 @@
-"""Many (split, initialisation) runs of one trainer, on one or more threads."""
+"""Many (split, initialisation) runs of one trainer, on one or more threads.
 
+A run whose training loss or validation metric stops being finite raises
+`RunFailedError` (naming split, init and epoch) from `trainer.run`; its
+weights and figures are never reported. `run_pairs` either records it as
+failed and goes on (`on_failure="record"`) or re-raises it (`"raise"`);
+the protocols then average finished runs only and say how many failed.
+"""
+
+import math
 import threading
 import time
 
 from keras_cd import _validation
+
+ON_FAILURE = ("record", "raise")
+
+
+class RunFailedError(FloatingPointError):
+    """A run whose training loss or validation metric became NaN or infinite.
+
+    Attributes:
+        split_seed, init_seed: the run.
+        epoch: int, the epoch (1-based) whose figures were not finite; after
+            the last epoch when the final evaluation was.
+        reason: str, which quantity and its value.
+    """
+
+    def __init__(self, split_seed, init_seed, epoch, reason, fix):
+        self.split_seed, self.init_seed = int(split_seed), int(init_seed)
+        self.epoch, self.reason = int(epoch), reason
+        super().__init__(
+            f"Run (split_seed={self.split_seed}, init_seed={self.init_seed}) failed at epoch "
+            f"{self.epoch}: {reason}. Its weights and figures are discarded. {fix}"
+        )
+
+    def record(self):
+        """The failure as a JSON-ready dict: split_seed, init_seed, epoch, reason."""
+        return {
+            "split_seed": self.split_seed,
+            "init_seed": self.init_seed,
+            "epoch": self.epoch,
+            "reason": self.reason,
+        }
+
+
+def finite(value):
+    """Whether a Python or NumPy number is neither NaN nor infinite."""
+    return math.isfinite(float(value))
+
+
+def mean_std(values):
+    """(mean, std) of a list of numbers; (nan, nan) for an empty one."""
+    import numpy as np
+
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.mean(values)), float(np.std(values))
+
+
+def summary(mean, std, runs, failed, digits):
+    """`MEAN ± STD over N runs`, plus `(K failed)` when runs failed."""
+    text = f"{mean:.{digits}f} ± {std:.{digits}f} over {runs} runs" if runs else "no finished run"
+    if failed:
+        seeds = ", ".join(f"{f['split_seed']}/{f['init_seed']}" for f in failed[:3])
+        more = ", ..." if len(failed) > 3 else ""
+        text += f" ({len(failed)} failed, split/init {seeds}{more}: not averaged)"
+    return text
 
 
 def seeds(num_splits, num_inits, seed=0):
@@ -45,16 +107,22 @@ def restart(model, fresh, optimizer, optimizer_values):
         variable.assign(value)
 
 
-def run_pairs(trainer, pairs, workers=1, callback=None):
-    """`trainer.run(split, init)` for every pair; (results in pair order, wall seconds).
+def run_pairs(trainer, pairs, workers=1, callback=None, on_failure="record"):
+    """`trainer.run(split, init)` for every pair; (finished, failed, wall seconds).
 
-    `workers` > 1 trains that many runs at a time, each worker with its own
-    copy of the trainer (`trainer.copy()`: its own model and compiled run, in
-    a thread); each worker takes whole splits, so per-split work is done
-    once, and the results are the same, run by run, as with one worker.
-    `callback(result)` is called after each run (e.g. a progress bar).
+    `finished` is a list of `(pair, result)` in pair order, `failed` a list
+    of `RunFailedError.record()` dicts in pair order. With
+    `on_failure="raise"` the first failed run's `RunFailedError` is raised
+    instead. `workers` > 1 trains that many runs at a time, each worker with
+    its own copy of the trainer (`trainer.copy()`: its own model and compiled
+    run, in a thread); each worker takes whole splits, so per-split work is
+    done once, and the results are the same, run by run, as with one worker.
+    `callback(result)` is called after each finished run (e.g. a progress bar).
     """
     workers = _validation.positive_int("workers", workers, "Use 1, or 2 on two cores.")
+    on_failure = _validation.one_of(
+        "on_failure", on_failure, ON_FAILURE, "Use 'record' (go on) or 'raise' (stop)."
+    )
     by_split = {}
     for index, (split, _) in enumerate(pairs):
         by_split.setdefault(split, []).append(index)
@@ -72,7 +140,13 @@ def run_pairs(trainer, pairs, workers=1, callback=None):
                 indices = queue.pop(0)
             try:
                 for index in indices:
-                    results[index] = worker.run(*pairs[index])
+                    try:
+                        results[index] = worker.run(*pairs[index])
+                    except RunFailedError as failure:
+                        if on_failure == "raise":
+                            raise
+                        results[index] = failure
+                        continue
                     if callback is not None:
                         with lock:
                             callback(results[index])
@@ -89,4 +163,6 @@ def run_pairs(trainer, pairs, workers=1, callback=None):
         thread.join()
     if errors:
         raise errors[0]
-    return results, time.perf_counter() - start
+    finished = [(p, r) for p, r in zip(pairs, results) if not isinstance(r, RunFailedError)]
+    failed = [r.record() for r in results if isinstance(r, RunFailedError)]
+    return finished, failed, time.perf_counter() - start

@@ -116,6 +116,98 @@ def test_two_workers_give_the_same_runs_as_one(data):
     assert one.runs == 6 and one.summary().endswith("over 6 runs")
 
 
+def diverging(init_seeds):
+    """A NodeClassificationTrainer whose runs of `init_seeds` train with a learning
+    rate of 1e30: NaN from the first epoch."""
+
+    class Diverging(NodeClassificationTrainer):
+        def _reinitialize(self, init_seed):
+            super()._reinitialize(init_seed)  # also restores the learning rate
+            if init_seed in init_seeds:
+                self.optimizer.learning_rate.assign(1e30)
+
+    return Diverging
+
+
+def test_a_run_nan_from_the_first_epoch_fails_by_name_not_with_the_last_runs_weights(data):
+    trainer = diverging({1})(data, num_steps=3, sigma2=0.3, **FAST)
+    good = trainer.run(0, 0)
+    with pytest.raises(nc.RunFailedError) as failure:
+        trainer.run(0, 1)
+    assert "Run (split_seed=0, init_seed=1) failed at epoch 1: validation loss = nan" in str(
+        failure.value
+    )
+    assert failure.value.record() == {
+        "split_seed": 0,
+        "init_seed": 1,
+        "epoch": 1,
+        "reason": "validation loss = nan",
+    }
+    # The model holds the failed run's own initial weights, never run (0, 0)'s best.
+    for weight, fresh in zip(
+        trainer.model.trainable_weights, trainer.method.build(1).trainable_weights
+    ):
+        np.testing.assert_array_equal(np.asarray(weight), np.asarray(fresh))
+    again = trainer.run(0, 0)
+    assert (again.test_accuracy, again.epochs) == (good.test_accuracy, good.epochs)
+
+
+def test_a_nan_feature_fails_the_run_and_so_do_non_finite_final_predictions(data):
+    test_node = datasets.random_split(data.labels, seed=0)[2][0]
+    features = data.features.tolil()
+    features[test_node, 0] = np.nan  # reaches every weight through X^T dY (0 * NaN)
+    poisoned = datasets.GraphData(**{**data.__dict__, "features": features.tocsr()})
+    trainer = NodeClassificationTrainer(poisoned, num_steps=0, **FAST)
+    with pytest.raises(nc.RunFailedError, match="init_seed=0\\) failed at epoch 1: validation"):
+        trainer.run(0, 0)
+    # Training healthy, but the exact evaluation on the whole graph not finite at a
+    # test node: the run fails too (and validation alone never reads that node).
+    trainer = NodeClassificationTrainer(data, num_steps=0, **FAST)
+    exact = trainer.method.predict
+
+    def predict(model):
+        probabilities = np.array(exact(model))
+        probabilities[test_node] = np.nan
+        return probabilities
+
+    trainer.method.predict = predict
+    with pytest.raises(nc.RunFailedError, match=r"epoch \d+: the final predictions are not finite"):
+        trainer.run(0, 0)
+    assert np.isfinite(trainer.run(0, 0, evaluate_test=False).validation_accuracy)
+
+
+def test_the_protocol_records_failed_runs_and_never_averages_them(data):
+    trainer = diverging({1001})(data, num_steps=3, sigma2=0.3, **FAST)
+    result = nc.run_protocol(trainer, 2, 2, seed=1)  # inits 1000 .. 1003
+    assert result.failed == [
+        {"split_seed": 1, "init_seed": 1001, "epoch": 1, "reason": "validation loss = nan"}
+    ]
+    assert list(zip(result.split_seeds, result.init_seeds)) == [(1, 1000), (2, 1002), (2, 1003)]
+    expected = [trainer.run(s, i) for s, i in zip(result.split_seeds, result.init_seeds)]
+    assert result.accuracies == [100 * r.test_accuracy for r in expected]
+    assert result.epochs == [r.epochs for r in expected]
+    assert result.runs == 3 and result.mean == pytest.approx(np.mean(result.accuracies))
+    assert result.summary().endswith("over 3 runs (1 failed, split/init 1/1001: not averaged)")
+    two = nc.run_protocol(trainer, 2, 2, seed=1, workers=2)
+    assert (two.accuracies, two.failed) == (result.accuracies, result.failed)
+    with pytest.raises(nc.RunFailedError, match="init_seed=1001"):
+        nc.run_protocol(trainer, 2, 2, seed=1, on_failure="raise")
+    with pytest.raises(ValueError, match="Invalid value for `on_failure`"):
+        nc.run_protocol(trainer, 2, 2, on_failure="skip")
+
+
+def test_the_search_never_averages_a_failed_run_and_ranks_its_setting_last(data):
+    space = [{"num_steps": [2], "sigma2": [0.3], "learning_rate": [1e30, 0.01]}]
+    result = nc.search(data, "coin", space=space, num_trials=2, num_splits=2, **FAST)
+    assert [t["settings"]["learning_rate"] for t in result.trials] == [0.01, 1e30]
+    assert result.settings["learning_rate"] == 0.01 and result.trials[0]["failed"] == []
+    last = result.trials[1]
+    assert last["validation_accuracy"] is None and len(last["failed"]) == 2
+    assert {f["epoch"] for f in last["failed"]} == {1}
+    with pytest.raises(nc.RunFailedError, match="Every run of all 1 settings failed"):
+        nc.search(data, "coin", space=[{"learning_rate": [1e30]}], num_trials=1, **FAST)
+
+
 def test_model_selection_never_reads_a_test_label(data, tmp_path, monkeypatch):
     """Shuffling the labels of every node outside the search splits' training and
     validation sets changes nothing the search sees or chooses. (The splits are
@@ -172,3 +264,18 @@ def test_bad_settings(data, tmp_path):
     (tmp_path / "bad.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match="Invalid setting file"):
         nc.load_setting(tmp_path / "bad.json")
+
+
+def test_label_overlap_counts_the_test_nodes_a_search_read():
+    """A split's own test set shares nothing with its training and validation
+    nodes; another split's test set shares exactly the nodes counted by hand."""
+    from keras_cd import datasets
+
+    labels = np.repeat(np.arange(3), 80)
+    assert nc.label_overlap(labels, [5], [5]).tolist() == [0.0]
+    read = np.concatenate(
+        [np.concatenate(datasets.random_split(labels, seed=s)[:2]) for s in (7, 9)]
+    )
+    expected = [np.isin(datasets.random_split(labels, seed=s)[2], read).mean() for s in (3, 7)]
+    np.testing.assert_allclose(nc.label_overlap(labels, [7, 9], [3, 7]), expected)
+    assert 0 < expected[1] < expected[0] < 1  # split 7's test nodes: only split 9's reads

@@ -12,18 +12,28 @@ https://raw.githubusercontent.com/benedekrozemberczki/pytorch_geometric_temporal
      "edge_mapping": {"edge_index": {"day": [[source, target], ...]},
                       "edge_weight": {"day": [weight, ...]}}}
 
-The reference experiment (what `keras_cd.forecasting` runs):
+The reference experiment (what `keras_cd.forecasting` runs), and where this
+package departs from it:
 
-1. `standardize`: cases per region to zero mean, unit std over all days
-   (std + 1e-10), z = (y - mean) / (std + 1e-10).
+1. Standardisation, per region: z = (y - mean) / scale.
+   `region_statistics(cases)` (the reference code, `standardization=
+   "reference"` in `keras_cd.forecasting`): mean and std + 1e-10 of all
+   61 days, hidden entries and the test period included, so hidden and
+   test-period values shift every feature. `region_statistics(cases,
+   observed, num_days)` (the default of `keras_cd.forecasting`): mean and
+   std of the region's OBSERVED entries in the first `num_days` days only,
+   the days whose values the training and validation snapshots read
+   (num_days = train + validation snapshots + lags = 28); a region with
+   fewer than 2 such entries, or no spread among them, takes the pooled
+   mean and std of every region's observed entries in those days.
 2. `missing_mask`: 90% of the (day, region) entries are hidden, drawn from
    `RandomState(seed)` and redrawn until every region keeps >= 2 observed
    values of nonzero spread.
 3. `forecasting_windows`: snapshot s has the previous `lags` = 8 days of
-   observed cases as each region's features (hidden entries 0), the next
-   day as target, and the mobility graph of day s (the window's first day,
-   as the PyTorch Geometric Temporal loader pairs them): 61 - 8 = 53
-   snapshots.
+   observed cases as each region's features (hidden entries 0, the
+   region's mean), the next day as target, and the mobility graph of day s
+   (the window's first day, as the PyTorch Geometric Temporal loader pairs
+   them): 61 - 8 = 53 snapshots.
 4. `temporal_split`: the first 20% of the snapshots train, 25% of the rest
    validate, the remaining test (10 / 10 / 33).
 5. `mobility_laplacian`: the day's graph without self-loops,
@@ -131,10 +141,96 @@ def load_england_covid(path):
     return CovidData(cases, edges)
 
 
-def standardize(cases):
-    """Per region (column): (y - mean) / (std + 1e-10) over all days."""
+def region_statistics(cases, observed=None, num_days=None):
+    """Each region's (mean, scale) for standardising: z = (y - mean) / scale.
+
+    Two definitions:
+
+    - `observed=None` (the reference code): mean and std of every value of
+      every day; scale = std + 1e-10, so a constant region maps to 0, not NaN.
+    - `observed` given: mean and std of the region's observed entries in the
+      first `num_days` days (all days when None). A region with fewer than 2
+      such entries, or with no spread among them, takes the pooled mean and
+      std of every observed entry of every region in those days (scale 1 if
+      even those have no spread). Values outside those days or hidden never
+      change the result.
+
+    Args:
+        cases: (T, N) array of values.
+        observed: optional (T, N) bool array, which entries may be read.
+        num_days: optional int in [1, T], the days that may be read. Only
+            with `observed`.
+
+    Returns:
+        `(mean, scale)`, two (N,) float64 arrays, scale > 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_cd.datasets.england_covid import region_statistics
+    >>> cases = np.array([[1.0, 0.0], [3.0, 2.0], [99.0, 4.0]])
+    >>> observed = np.array([[True, True], [True, False], [True, True]])
+    >>> mean, scale = region_statistics(cases, observed, num_days=2)
+    >>> mean.tolist(), scale.tolist()  # region 1: one entry, pooled (1, 3, 0)
+    ([2.0, 1.3333333333333333], [1.0, 1.247219128924647])
+    """
     cases = np.asarray(cases, dtype=np.float64)
-    return (cases - cases.mean(axis=0)) / (cases.std(axis=0) + 1e-10)
+    if cases.ndim != 2 or cases.shape[0] == 0:
+        raise ValueError(
+            f"Invalid value for `cases`: expected a non-empty (days, regions) array. "
+            f"Received: shape {cases.shape}."
+        )
+    if observed is None:
+        if num_days is not None:
+            raise ValueError(
+                f"Invalid value for `num_days`: it restricts the observed entries read, so it "
+                f"needs `observed`. Received: num_days={num_days!r} with observed=None. Pass "
+                "the mask too, or drop num_days for the reference statistics."
+            )
+        return cases.mean(axis=0), cases.std(axis=0) + 1e-10
+    observed = np.asarray(observed)
+    if observed.shape != cases.shape or observed.dtype != bool:
+        raise ValueError(
+            f"Invalid value for `observed`: expected a boolean array of shape {cases.shape}. "
+            f"Received: {observed.dtype} array of shape {observed.shape}."
+        )
+    days = cases.shape[0]
+    num_days = days if num_days is None else num_days
+    num_days = _validation.positive_int("num_days", num_days, f"Use e.g. {days}.")
+    if num_days > days:
+        raise ValueError(
+            f"Invalid value for `num_days`: expected at most the {days} days of `cases`. "
+            f"Received: num_days={num_days}. Use num_days <= {days}."
+        )
+    values, seen = cases[:num_days], observed[:num_days]
+    if not seen.any():
+        raise ValueError(
+            f"Invalid value for `observed`: no entry of the first {num_days} days is observed, "
+            "so no statistic can be formed. Use a lower missing rate or more days."
+        )
+    pooled = values[seen]
+    pooled_mean, pooled_std = pooled.mean(), pooled.std()
+    pooled_std = pooled_std if pooled_std > 0 else 1.0
+    mean = np.full(cases.shape[1], pooled_mean)
+    scale = np.full(cases.shape[1], pooled_std)
+    for region in range(cases.shape[1]):
+        entries = values[seen[:, region], region]
+        if entries.size >= 2 and entries.std() > 0:
+            mean[region], scale[region] = entries.mean(), entries.std()
+    return mean, scale
+
+
+def standardize(cases, observed=None, num_days=None):
+    """Per region (column): (y - mean) / scale, with `region_statistics`' mean and scale.
+
+    With `cases` alone, the reference code's (y - mean) / (std + 1e-10) over
+    all days; with `observed` (and `num_days`), statistics of the observed
+    entries of the first `num_days` days only. Every value, hidden or not,
+    is transformed (targets keep the truth for evaluation).
+    """
+    cases = np.asarray(cases, dtype=np.float64)
+    mean, scale = region_statistics(cases, observed, num_days)
+    return (cases - mean) / scale
 
 
 def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_000):
@@ -189,7 +285,7 @@ def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_0
 class Windows:
     """Forecasting snapshots: features, targets and which targets are observed."""
 
-    features: np.ndarray  # (S, N, lags) float32, hidden entries 0
+    features: np.ndarray  # (S, N, lags) float32, hidden entries 0 (the region's mean)
     targets: np.ndarray  # (S, N) float32, the true values (observed or not)
     observed: np.ndarray  # (S, N) bool, whether each target was observed
     days: np.ndarray  # (S,) int, the day whose graph goes with each snapshot

@@ -6,17 +6,35 @@ its snapshots and daily graphs, one model and ONE compiled training run:
 of each snapshot's mean squared error on its observed targets, in a single
 XLA-compiled loop (no early stopping, as the reference experiment). A run
 (masking seed, initialisation seed) draws the mask
-(`keras_cd.datasets.england_covid.missing_mask`), trains from fresh seeded
-weights and reports:
+(`keras_cd.datasets.england_covid.missing_mask`), standardises each region
+(`standardization`, below), trains from fresh seeded weights and reports:
 
 - the test MSE: over the test snapshots, the mean over regions of the
   squared error against the TRUE standardised cases (hidden or not),
   averaged over snapshots;
-- the validation MSE: the same on the validation snapshots, but on their
-  observed targets only (what a user without the hidden values could
+- the test MSE in cases: the same after un-standardising each region with
+  its own statistics (y = mean + scale z), so comparable across
+  standardisations;
+- the validation MSE: as the test MSE on the validation snapshots, but on
+  their observed targets only (what a user without the hidden values could
   compute).
 
-The snapshots of a split are batched as one disjoint-union graph
+`standardization="training"` (the default) standardises each region with the
+mean and std of its OBSERVED entries in the days the training and validation
+snapshots read (their 8 lags and targets: the first train + validation +
+lags days), so no hidden value and no value only the test period uses
+reaches the features, the training targets or the statistics; a region with
+fewer than 2 such entries (or no spread among them) takes the pooled
+statistics of every region's observed entries in those days.
+`standardization="reference"` is the reference code's: mean and std of all
+days, hidden and test-period values included.
+(`keras_cd.datasets.england_covid.region_statistics`.) Hidden entries enter
+the features as 0, the region's mean, either way.
+
+A run whose training loss stops being finite stops there, and one whose
+validation or test predictions are not finite fails too: `run` raises
+`RunFailedError` naming masking, initialisation and epoch, and reports no
+figure. The snapshots of a split are batched as one disjoint-union graph
 (`keras_cd.graph.disjoint_union`). TensorFlow backend.
 """
 
@@ -26,17 +44,41 @@ import time
 import numpy as np
 
 from keras_cd import _validation
+from keras_cd._protocol import RunFailedError
 from keras_cd.datasets import england_covid
 from keras_cd.forecasting.models import GRAPHS, forecasting_model, settings_for
+
+STANDARDIZATIONS = ("training", "reference")
+
+_FIX = "Lower the learning rate, or check the cases for NaN or infinity."
 
 
 @dataclasses.dataclass(frozen=True)
 class ForecastRun:
-    """One run: mean squared errors (standardised cases) and wall seconds."""
+    """One run: mean squared errors and wall seconds.
 
-    test_mse: float  # None when not evaluated
+    `test_mse` and `validation_mse` are in standardised units,
+    `test_mse_cases` in cases squared; the test figures are None when not
+    evaluated.
+    """
+
+    test_mse: float
+    test_mse_cases: float
     validation_mse: float
     seconds: float
+
+
+@dataclasses.dataclass
+class Masking:
+    """One masking's data: which entries are observed, each region's
+    statistics, the standardised values (all of them, the truth) and the
+    snapshots built from them."""
+
+    observed: np.ndarray  # (T, N) bool
+    mean: np.ndarray  # (N,) float64
+    scale: np.ndarray  # (N,) float64, z = (y - mean) / scale
+    values: np.ndarray  # (T, N) float64, standardised
+    windows: england_covid.Windows
 
 
 def _propagation(sources, targets, weights, num_regions):
@@ -64,6 +106,10 @@ class ForecastingTrainer:
         missing_rate: float in [0, 1), fraction of (day, region) values
             hidden. Defaults to `0.9`.
         lags: int >= 1, days of history per snapshot. Defaults to `8`.
+        standardization: `"training"` (default: each region's observed
+            entries in the days that feed training and validation) or
+            `"reference"` (every day, hidden and test values included: the
+            reference code's leak, to reproduce its figures).
         **settings: the method's hyperparameters (defaults in
             `keras_cd.forecasting.METHODS[method]`).
 
@@ -76,25 +122,41 @@ class ForecastingTrainer:
     ```
     """
 
-    def __init__(self, data, method="coin", epochs=100, missing_rate=0.9, lags=8, **settings):
+    def __init__(
+        self,
+        data,
+        method="coin",
+        epochs=100,
+        missing_rate=0.9,
+        lags=8,
+        standardization="training",
+        **settings,
+    ):
         self.data, self.method = data, method
         self.settings = settings_for(method, settings)
         self.epochs = _validation.positive_int("epochs", epochs, "Use e.g. 100.")
         self.missing_rate = _validation.rate("missing_rate", missing_rate, "Use e.g. 0.9.")
         self.lags = _validation.positive_int("lags", lags, "Use e.g. 8.")
-        self.values = england_covid.standardize(data.cases)
-        every = england_covid.forecasting_windows(
-            self.values, np.ones_like(self.values, bool), self.lags
+        self.standardization = _validation.one_of(
+            "standardization",
+            standardization,
+            STANDARDIZATIONS,
+            "Use 'training' (no hidden or test value leaks in), or 'reference' to reproduce "
+            "the reference code.",
         )
-        self.split = england_covid.temporal_split(len(every.days))
+        count = max(data.num_days - self.lags, 0)
+        self.split = england_covid.temporal_split(count) if count else ((), (), ())
         if any(len(part) == 0 for part in self.split):
             raise ValueError(
-                f"Invalid value for `data`: {data.num_days} days give {len(every.days)} "
+                f"Invalid value for `data`: {data.num_days} days give {count} "
                 "snapshots, too few for non-empty train, validation and test parts. Use more "
                 "days or fewer lags."
             )
-        self.days = every.days
-        self._parts = (*self.split, every.days)  # train, validation, test, every snapshot
+        # Snapshot s reads days s .. s + lags: train and validation read the first
+        # statistics_days days, the test snapshots' targets and later days are theirs alone.
+        self.statistics_days = len(self.split[0]) + len(self.split[1]) + self.lags
+        self.days = np.arange(count)
+        self._parts = (*self.split, self.days)  # train, validation, test, every snapshot
         diffusion_off = method == "coin" and not self.settings["num_steps"]
         self.graph_kind = None if diffusion_off else GRAPHS[method]
         self._graphs = {}  # part -> union edge list (tf constants), built once
@@ -115,7 +177,13 @@ class ForecastingTrainer:
     def copy(self):
         """A new trainer with the same data, method and settings (its own model)."""
         return type(self)(
-            self.data, self.method, self.epochs, self.missing_rate, self.lags, **self.settings
+            self.data,
+            self.method,
+            self.epochs,
+            self.missing_rate,
+            self.lags,
+            self.standardization,
+            **self.settings,
         )
 
     def _build(self, seed):
@@ -161,13 +229,15 @@ class ForecastingTrainer:
         return (features, *self._graph(part))
 
     def _fit_run(self, inputs, targets, observed):
-        """`epochs` Adam steps on the mean over snapshots of the observed-entry MSE."""
+        """`epochs` Adam steps on the mean over snapshots of the observed-entry MSE;
+        returns the epochs run and the last loss. Stops at (and after
+        applying) the first epoch whose loss is not finite."""
         import tensorflow as tf
 
         weights = self.model.trainable_weights
         counts = tf.maximum(tf.reduce_sum(observed, axis=1), 1.0)
 
-        def epoch(count):
+        def epoch(count, loss):
             with tf.GradientTape() as tape:
                 outputs = self.model(inputs[0] if len(inputs) == 1 else inputs, training=True)
                 errors = tf.square(tf.reshape(outputs, tf.shape(targets)) - targets) * observed
@@ -175,22 +245,36 @@ class ForecastingTrainer:
                 if self.model.losses:
                     loss += tf.add_n(self.model.losses)
             self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            return (count + 1,)
+            return count + 1, loss
 
-        tf.while_loop(lambda count: count < self.epochs, epoch, (tf.constant(0),))
+        def running(count, loss):
+            return (count < self.epochs) & tf.math.is_finite(loss)
+
+        return tf.while_loop(running, epoch, (tf.constant(0), tf.constant(0.0)))
 
     def _reinitialize(self, init_seed):
         from keras_cd._protocol import restart
 
         restart(self.model, self._build(init_seed), self.optimizer, self._fresh_optimizer)
 
+    def masking(self, split_seed):
+        """The `Masking` of `split_seed`: mask, statistics, standardised values and
+        snapshots (computed once per seed)."""
+        if self._masks[0] != split_seed:
+            cases = self.data.cases
+            observed = england_covid.missing_mask(cases, self.missing_rate, split_seed)
+            if self.standardization == "reference":
+                mean, scale = england_covid.region_statistics(cases)
+            else:
+                mean, scale = england_covid.region_statistics(cases, observed, self.statistics_days)
+            values = (cases - mean) / scale
+            windows = england_covid.forecasting_windows(values, observed, self.lags)
+            self._masks = (split_seed, Masking(observed, mean, scale, values, windows))
+        return self._masks[1]
+
     def windows(self, split_seed):
         """The snapshots under the mask of `split_seed` (computed once per seed)."""
-        if self._masks[0] != split_seed:
-            observed = england_covid.missing_mask(self.data.cases, self.missing_rate, split_seed)
-            windows = england_covid.forecasting_windows(self.values, observed, self.lags)
-            self._masks = (split_seed, windows)
-        return self._masks[1]
+        return self.masking(split_seed).windows
 
     def _predictions(self, windows, part):
         index = self._parts[part]
@@ -203,43 +287,71 @@ class ForecastingTrainer:
         return np.asarray(outputs).reshape(len(index), -1)
 
     def run(self, split_seed, init_seed, evaluate_test=True):
-        """One run on the mask of `split_seed` from the weights of `init_seed`."""
+        """One run on the mask of `split_seed` from the weights of `init_seed`; a
+        `ForecastRun`.
+
+        Raises:
+            RunFailedError: the training loss, or the validation or test
+                predictions, are not finite (nothing of the run is reported).
+        """
         split_seed = _validation.integer("split_seed", split_seed, "Use e.g. 0.")
         init_seed = _validation.integer("init_seed", init_seed, "Use e.g. 0.")
         start = time.perf_counter()
-        windows = self.windows(split_seed)
+        self._last = None
+        masking = self.masking(split_seed)
+        windows = masking.windows
         train = self.split[0]
+        epochs = self.epochs
         if self.method == "linear":  # ordinary least squares with an intercept
             seen = windows.observed[train]
             features = windows.features[train][seen].astype(np.float64)
             design = np.concatenate([features, np.ones((len(features), 1))], axis=1)
             solution = np.linalg.lstsq(design, windows.targets[train][seen], rcond=None)[0]
             self._linear = (solution[:-1], solution[-1])
+            epochs = 1
         else:
             import tensorflow as tf
 
             self._reinitialize(init_seed)
             seen = windows.observed[train]
-            self._fit(  # hidden targets are zeroed here: they never enter training
+            ran, loss = self._fit(  # hidden targets are zeroed here: they never enter training
                 self._inputs(windows, 0),
                 tf.constant(np.where(seen, windows.targets[train], 0.0)),
                 tf.constant(seen.astype(np.float32)),
             )
+            if not np.isfinite(float(loss)):
+                raise RunFailedError(
+                    split_seed, init_seed, int(ran), f"training loss = {float(loss)}", _FIX
+                )
         validation = self.split[1]
+        predicted = self._predictions(windows, 1)
+        if not np.all(np.isfinite(predicted)):
+            raise RunFailedError(
+                split_seed, init_seed, epochs, "the validation predictions are not finite", _FIX
+            )
         seen = windows.observed[validation]
-        errors = (self._predictions(windows, 1) - windows.targets[validation]) ** 2
+        errors = (predicted - windows.targets[validation]) ** 2
         validation_mse = float(np.mean([e[s].mean() for e, s in zip(errors, seen) if s.any()]))
-        test_mse = None
+        test_mse = test_mse_cases = None
         if evaluate_test:
             test = self.split[2]
-            errors = (self._predictions(windows, 2) - windows.targets[test]) ** 2
-            test_mse = float(errors.mean(axis=1).mean())
+            predicted = self._predictions(windows, 2)
+            if not np.all(np.isfinite(predicted)):
+                raise RunFailedError(
+                    split_seed, init_seed, epochs, "the test predictions are not finite", _FIX
+                )
+            errors = predicted - windows.targets[test]
+            test_mse = float((errors**2).mean(axis=1).mean())
+            test_mse_cases = float(((errors * masking.scale) ** 2).mean(axis=1).mean())
         self._last = windows
-        return ForecastRun(test_mse, validation_mse, time.perf_counter() - start)
+        return ForecastRun(test_mse, test_mse_cases, validation_mse, time.perf_counter() - start)
 
     def predictions(self):
         """(snapshots, regions) predictions of the last run's model for every
         snapshot (train, validation and test), e.g. to plot them."""
         if self._last is None:
-            raise RuntimeError("No run yet: call `run(split_seed, init_seed)` first.")
+            raise RuntimeError(
+                "No finished run: call `run(split_seed, init_seed)` first (a failed run "
+                "leaves no predictions)."
+            )
         return self._predictions(self._last, 3)

@@ -7,8 +7,21 @@ small steps (sigma2 * lambda_max <= 2; unstable candidates are skipped on the
 graph at hand), its implicit scheme takes large ones. Every trial trains on
 `num_splits` x `num_inits` runs with `evaluate_test=False`, so no test label
 is ever read, and the setting with the highest mean validation accuracy
-wins. The search splits are drawn from seeds of their own (`seed + 1000000 +
-s`), apart from the protocol's.
+wins. A run whose loss or validation metric is not finite
+(`RunFailedError`) is never averaged: its trial lists it in `failed`, its
+accuracy is the mean over the finished runs, and a trial with failed runs
+ranks after every trial without (fewer failures first). The search splits
+are drawn from seeds of their own (`seed + 1000000 + s`), apart from the
+protocol's.
+
+What the search reads, exactly: the training labels (to fit) and the
+validation labels (to score) of its own splits. Random splits of one graph
+share nodes, so those nodes are also test nodes of the protocol's splits:
+on Cora, 5 search splits read the labels of about half of each protocol
+test set (`label_overlap` measures it; `benchmarks/node_classification.py`
+prints it). This is how random-split protocols work; the test figure is
+still computed once, for the chosen setting, and no test label of a split
+is read while scoring that split.
 """
 
 import dataclasses
@@ -55,7 +68,7 @@ class SearchResult:
     method: str
     settings: dict
     validation_accuracy: float  # mean over the search runs, in %
-    trials: list  # dicts: settings, validation_accuracy, validation_std, seconds
+    trials: list  # dicts: settings, validation_accuracy, validation_std, failed, seconds
     config: dict  # how the search ran
 
     def to_json(self):
@@ -69,11 +82,50 @@ class SearchResult:
 
     def save(self, path):
         """Writes the result as JSON (atomically); `load_setting` reads it back."""
-        from keras_cd._atomic import atomic_path
+        from keras_cd.files import atomic_path
 
         with atomic_path(path, suffix=".json") as temporary, open(temporary, "w") as file:
             json.dump(self.to_json(), file, indent=1)
             file.write("\n")
+
+
+def label_overlap(labels, search_split_seeds, protocol_split_seeds):
+    """Share of each protocol split's test nodes whose labels a search read.
+
+    A search run on split seed s reads the training and validation labels of
+    `keras_cd.datasets.random_split(labels, seed=s)`; this returns, for each
+    protocol split, the fraction of its test nodes among those read.
+
+    Args:
+        labels: (N,) int array, the node labels the splits are drawn from.
+        search_split_seeds: iterable of int, the search's split seeds (a
+            saved setting lists them under `search.split_seeds`).
+        protocol_split_seeds: iterable of int, the protocol's split seeds.
+
+    Returns:
+        A float64 array, one fraction in [0, 1] per protocol split.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_cd.node_classification import label_overlap
+    >>> labels = np.repeat(np.arange(2), 100)
+    >>> shares = label_overlap(labels, [1000000], [0, 1])
+    >>> bool(0 < shares.min() <= shares.max() < 1)
+    True
+    """
+    from keras_cd import datasets
+
+    labels = np.asarray(labels)
+    read = np.zeros(len(labels), bool)
+    for seed in search_split_seeds:
+        train, validation, _ = datasets.random_split(labels, seed=int(seed))
+        read[train] = read[validation] = True
+    shares = []
+    for seed in protocol_split_seeds:
+        test = datasets.random_split(labels, seed=int(seed))[2]
+        shares.append(float(np.mean(read[test])) if len(test) else 0.0)
+    return np.asarray(shares, dtype=np.float64)
 
 
 def load_setting(path):
@@ -130,6 +182,7 @@ def search(
         patience, max_epochs: early stopping, as in the trainer.
         callback: called as `callback(index, trial)` after each trial.
     """
+    from keras_cd._protocol import RunFailedError, mean_std
     from keras_cd.graph.laplacian import laplacian, stability_lambda_max
     from keras_cd.node_classification.methods import settings_for
     from keras_cd.node_classification.trainer import NodeClassificationTrainer
@@ -168,21 +221,32 @@ def search(
         trainer = NodeClassificationTrainer(
             data, method, patience=patience, max_epochs=max_epochs, **setting
         )
-        scores = [
-            100 * trainer.run(split, init, evaluate_test=False).validation_accuracy
-            for split, init in pairs
-        ]
+        scores, failed = [], []
+        for split, init in pairs:
+            try:
+                run = trainer.run(split, init, evaluate_test=False)
+            except RunFailedError as failure:
+                failed.append(failure.record())
+                continue
+            scores.append(100 * run.validation_accuracy)
+        mean, std = mean_std(scores)
         trials.append(
             {
                 "settings": trainer.settings,
-                "validation_accuracy": float(np.mean(scores)),
-                "validation_std": float(np.std(scores)),
+                "validation_accuracy": mean if scores else None,
+                "validation_std": std if scores else None,
+                "failed": failed,
                 "seconds": time.perf_counter() - start,
             }
         )
         if callback is not None:
             callback(index, trials[-1])
-    ranked = sorted(trials, key=lambda t: -t["validation_accuracy"])  # stable: first wins ties
+
+    def rank(trial):  # stable: the first trial wins ties
+        accuracy = trial["validation_accuracy"]
+        return (len(trial["failed"]), -np.inf if accuracy is None else -accuracy)
+
+    ranked = sorted(trials, key=rank)
     config = {
         "num_trials": num_trials,
         "num_splits": num_splits,
@@ -194,4 +258,10 @@ def search(
         "space": space,
     }
     best = ranked[0]
+    if best["validation_accuracy"] is None:
+        raise RunFailedError(
+            **{k: best["failed"][0][k] for k in ("split_seed", "init_seed", "epoch", "reason")},
+            fix=f"Every run of all {len(ranked)} settings failed: lower the learning rates "
+            "in `space`, or check the features for NaN or infinity.",
+        )
     return SearchResult(method, best["settings"], best["validation_accuracy"], ranked, config)

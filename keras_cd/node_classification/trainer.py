@@ -9,7 +9,12 @@ single compiled `tf.while_loop`, so a run costs its arithmetic, not a Python
 round trip per epoch. Each run starts from fresh seeded weights, early-stops
 when neither validation loss nor accuracy improved for `patience` epochs,
 restores the weights of the lowest validation loss and is then evaluated once
-with the propagation applied exactly to the whole graph. TensorFlow backend.
+with the propagation applied exactly to the whole graph. A run whose
+training loss or validation loss or accuracy becomes NaN or infinite stops
+there and raises `RunFailedError` naming the split, the initialisation and
+the epoch: no weights or figures of a failed run are ever reported, and none
+of another run's (each run's best weights start as its own initial ones).
+TensorFlow backend.
 """
 
 import dataclasses
@@ -18,7 +23,13 @@ import time
 import numpy as np
 
 from keras_cd import _validation
+from keras_cd._protocol import RunFailedError, finite
 from keras_cd.node_classification.methods import CLASSES, settings_for
+
+_FIX = (
+    "Lower the learning rate or sigma2 (an unstable explicit step diverges), or check the "
+    "features for NaN or infinity."
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,21 +121,36 @@ class NodeClassificationTrainer:
         return self._loss(labels, probabilities), tf.reduce_mean(tf.cast(correct, "float32"))
 
     def _fit_run(self, train, validation):
-        """All epochs of one run in one compiled loop; returns the epochs trained
-        and the validation loss and accuracy after each epoch (padded to max_epochs).
+        """All epochs of one run in one compiled loop; returns the epochs trained,
+        the training loss of the last epoch and the validation loss and accuracy
+        after each epoch (padded to max_epochs).
 
         Early stopping as the reference code: stop after `patience` epochs in
         which neither the validation loss fell nor the accuracy rose; the
         weights kept are those of the lowest validation loss (ties: the higher
-        accuracy).
+        accuracy), the run's initial weights until an epoch is kept. The loop
+        also stops after the first epoch whose training loss, validation loss
+        or accuracy is not finite (`run` then raises).
         """
         import tensorflow as tf
 
         (train_inputs, train_index, train_labels) = train
         (val_inputs, val_index, val_labels) = validation
         weights = self.model.trainable_weights
+        for best, weight in zip(self._best, weights):  # never a previous run's weights
+            best.assign(weight)
 
-        def epoch(count, best_loss, best_accuracy, kept_loss, kept_accuracy, waited, history):
+        def epoch(
+            count,
+            healthy,
+            loss,
+            best_loss,
+            best_accuracy,
+            kept_loss,
+            kept_accuracy,
+            waited,
+            history,
+        ):
             with tf.GradientTape() as tape:
                 probabilities = self._outputs(train_inputs, train_index, True)
                 loss = self._loss(train_labels, probabilities)
@@ -133,6 +159,11 @@ class NodeClassificationTrainer:
             self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
             val_loss, val_accuracy = self._metrics(
                 val_labels, self._outputs(val_inputs, val_index, False)
+            )
+            healthy = (
+                tf.math.is_finite(loss)
+                & tf.math.is_finite(val_loss)
+                & tf.math.is_finite(val_accuracy)
             )
             improved = (val_loss < best_loss) | (val_accuracy > best_accuracy)
             keep = (val_loss < kept_loss) | (
@@ -143,6 +174,8 @@ class NodeClassificationTrainer:
             history = tuple(h.write(count, v) for h, v in zip(history, (val_loss, val_accuracy)))
             return (
                 count + 1,
+                healthy,
+                loss,
                 tf.minimum(best_loss, val_loss),
                 tf.maximum(best_accuracy, val_accuracy),
                 tf.where(keep, val_loss, kept_loss),
@@ -151,16 +184,27 @@ class NodeClassificationTrainer:
                 history,
             )
 
-        def running(count, best_loss, best_accuracy, kept_loss, kept_accuracy, waited, history):
-            return (count < self.max_epochs) & (waited < self.patience)
+        def running(count, healthy, *rest):
+            waited = rest[-2]
+            return (count < self.max_epochs) & (waited < self.patience) & healthy
 
         inf = tf.constant(np.inf, "float32")
         history = tuple(tf.TensorArray("float32", size=self.max_epochs) for _ in range(2))
-        state = (tf.constant(0), inf, -inf, inf, -inf, tf.constant(0), history)
+        state = (
+            tf.constant(0),
+            tf.constant(True),
+            tf.constant(0.0),
+            inf,
+            -inf,
+            inf,
+            -inf,
+            tf.constant(0),
+            history,
+        )
         state = tf.while_loop(running, epoch, state)
         for best, weight in zip(self._best, weights):
             weight.assign(best)
-        return (state[0],) + tuple(h.stack() for h in state[-1])
+        return (state[0], state[2]) + tuple(h.stack() for h in state[-1])
 
     def _reinitialize(self, init_seed):
         """Fresh seeded weights, dropout stream and optimizer state, same compiled run."""
@@ -201,13 +245,28 @@ class NodeClassificationTrainer:
         start = time.perf_counter()
         (train, validation, test), (train_part, val_part) = self._split_inputs(split_seed)
         self._reinitialize(init_seed)
-        epochs, losses, accuracies = self._fit(tuple(train_part), tuple(val_part))
+        epochs, loss, losses, accuracies = self._fit(tuple(train_part), tuple(val_part))
         epochs = int(epochs)
         self.history = {  # of the last run
             "validation_loss": np.asarray(losses)[:epochs].tolist(),
             "validation_accuracy": np.asarray(accuracies)[:epochs].tolist(),
         }
-        predicted = np.argmax(self.method.predict(self.model), axis=1)
+        figures = {
+            "training loss": float(loss),
+            "validation loss": self.history["validation_loss"][-1],
+            "validation accuracy": self.history["validation_accuracy"][-1],
+        }
+        bad = {name: value for name, value in figures.items() if not finite(value)}
+        if bad:
+            reason = ", ".join(f"{name} = {value}" for name, value in bad.items())
+            raise RunFailedError(split_seed, init_seed, epochs, reason, _FIX)
+        probabilities = self.method.predict(self.model)
+        nodes = np.concatenate([validation, test] if evaluate_test else [validation])
+        if not np.all(np.isfinite(probabilities[nodes])):
+            raise RunFailedError(
+                split_seed, init_seed, epochs, "the final predictions are not finite", _FIX
+            )
+        predicted = np.argmax(probabilities, axis=1)
         validation_accuracy = float(np.mean(predicted[validation] == self.labels[validation]))
         test_accuracy = (
             float(np.mean(predicted[test] == self.labels[test])) if evaluate_test else None

@@ -106,6 +106,48 @@ def test_standardize_per_region():
     assert np.all(z[:, 2] == 0)
 
 
+def test_region_statistics_read_only_the_observed_entries_of_the_first_days():
+    """Closed form: each region's mean and std of its observed entries in the first
+    num_days days; the pooled ones for a region with < 2 such entries or no spread."""
+    rng = np.random.default_rng(4)
+    cases = rng.poisson(6, (30, 7)).astype(float)
+    observed = rng.random((30, 7)) < 0.4
+    observed[:12, 0] = [True] + [False] * 11  # one entry: pooled
+    observed[:12, 1] = False  # none: pooled
+    cases[:12, 2], observed[:12, 2] = 3.0, True  # constant: pooled
+    mean, scale = england_covid.region_statistics(cases, observed, num_days=12)
+    pooled = cases[:12][observed[:12]]
+    for region in range(7):
+        entries = cases[:12, region][observed[:12, region]]
+        if region < 3:
+            assert (mean[region], scale[region]) == pytest.approx((pooled.mean(), pooled.std()))
+        else:
+            assert entries.size >= 2 and entries.std() > 0
+            assert (mean[region], scale[region]) == pytest.approx((entries.mean(), entries.std()))
+    # Hidden entries and every value after day 12 never change them.
+    changed = cases.copy()
+    changed[~observed] += 1000.0
+    changed[12:] = rng.poisson(50, (18, 7))
+    again = england_covid.region_statistics(changed, observed, num_days=12)
+    np.testing.assert_array_equal(again[0], mean)
+    np.testing.assert_array_equal(again[1], scale)
+    z = england_covid.standardize(changed, observed, 12)
+    np.testing.assert_allclose(z, (changed - mean) / scale)
+    # No spread anywhere: scale 1 (never a division by 0).
+    flat = england_covid.region_statistics(np.ones((5, 3)), np.ones((5, 3), bool), 4)
+    np.testing.assert_array_equal(flat[1], 1.0)
+    # Without a mask: the reference code's statistics of every day.
+    mean, scale = england_covid.region_statistics(cases)
+    np.testing.assert_array_equal(mean, cases.mean(axis=0))
+    np.testing.assert_array_equal(scale, cases.std(axis=0) + 1e-10)
+    with pytest.raises(ValueError, match="Invalid value for `num_days`: .* needs `observed`"):
+        england_covid.region_statistics(cases, num_days=12)
+    with pytest.raises(ValueError, match="Invalid value for `num_days`: expected at most the 30"):
+        england_covid.region_statistics(cases, observed, num_days=31)
+    with pytest.raises(ValueError, match="no entry of the first 12 days is observed"):
+        england_covid.region_statistics(cases, np.zeros((30, 7), bool), num_days=12)
+
+
 def test_the_mask_hides_the_rate_and_keeps_two_distinct_values_per_region():
     cases = np.random.default_rng(1).poisson(3, (61, 129)).astype(float)
     for seed in range(5):
