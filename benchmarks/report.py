@@ -10,14 +10,16 @@ them. README and CHANGELOG link to it instead of copying figures.
 import os
 
 from keras_cd import reporting
+from keras_cd.files import atomic_path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def main():
     page = reporting.render_markdown(os.path.join(HERE, "results"))
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
-        handle.write(page)
+    with atomic_path(os.path.join(HERE, "RESULTS.md")) as temporary:
+        with open(temporary, "w") as handle:
+            handle.write(page)
     print(f"wrote {os.path.join(HERE, 'RESULTS.md')}")
 
 
