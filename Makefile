@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install train demo test test-jax test-torch lint clean
+.PHONY: install train demo test test-slow test-jax test-torch lint clean
 
 install: $(STAMP)
 
@@ -21,16 +21,25 @@ train: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python benchmarks/robustness.py --demo
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# Two test processes (pytest-xdist), one per core; the slowest 15 tests listed.
+PYTEST := $(BIN)/python -m pytest -n 2 --durations=15
 
-# The backend-agnostic tests again on JAX (TensorFlow-only ones are skipped there).
+test: $(STAMP)
+	$(PYTEST)
+
+# End-to-end runs in fresh processes (kill and resume, multi-worker clusters,
+# other backends in a subprocess): CI runs them; `make test` leaves them out.
+test-slow: $(STAMP)
+	$(PYTEST) -m slow
+
+# The backend-dependent tests again on JAX (TensorFlow-only and backend-independent
+# modules are not collected there; see tests/conftest.py).
 test-jax: $(STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest tests -p no:cacheprovider
+	KERAS_BACKEND=jax $(PYTEST) tests -p no:cacheprovider
 
 # Best effort, not in CI (large wheels): first pip install "torch==2.13.0+cpu" into .venv.
 test-torch: $(STAMP)
-	KERAS_BACKEND=torch $(BIN)/python -m pytest tests -p no:cacheprovider
+	KERAS_BACKEND=torch $(PYTEST) tests -p no:cacheprovider
 
 # One style, checked: ruff's linter and formatter, configured in pyproject.toml.
 lint: $(STAMP)

@@ -21,11 +21,28 @@ TENSORFLOW_ONLY = {
 }
 
 
+# Modules that test NumPy/SciPy code only (Laplacians, edge lists, data loaders,
+# atomic writes, reporting, the docs): the backend cannot change their outcome,
+# so they run once, on the default (TensorFlow) run.
+BACKEND_INDEPENDENT = {
+    "tests/datasets",
+    "tests/graph/test_batch.py",
+    "tests/graph/test_laplacian.py",
+    "tests/test_atomic.py",
+    "tests/test_docs.py",
+    "tests/test_files.py",
+    "tests/test_reporting.py",
+}
+
+
 def pytest_ignore_collect(collection_path, config):
     if BACKEND == "tensorflow":
         return None
     relative = os.path.relpath(str(collection_path), os.path.dirname(os.path.dirname(__file__)))
-    return any(relative == path or relative.startswith(path + os.sep) for path in TENSORFLOW_ONLY)
+    return any(
+        relative == path or relative.startswith(path + os.sep)
+        for path in TENSORFLOW_ONLY | BACKEND_INDEPENDENT
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,5 +1,7 @@
 """The core runs without TensorFlow: `pip install keras-cd[jax]` needs no TensorFlow."""
 
+import pytest
+
 from tests.on_backend import run_on_backend
 
 WITHOUT_TENSORFLOW = """
@@ -38,5 +40,6 @@ print("core ok without tensorflow")
 """
 
 
+@pytest.mark.slow
 def test_the_core_runs_on_jax_without_tensorflow():
     run_on_backend(WITHOUT_TENSORFLOW, "core ok without tensorflow")

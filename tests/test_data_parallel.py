@@ -1,6 +1,8 @@
 """On JAX, data-parallel inference over several devices draws independent noise
 per device (keras.distribution.DataParallel; CPU devices forced by XLA_FLAGS)."""
 
+import pytest
+
 from tests.on_backend import run_on_backend
 
 SCRIPT = """
@@ -20,6 +22,7 @@ print("independent noise per device")
 """
 
 
+@pytest.mark.slow
 def test_data_parallel_noise_is_independent_per_device():
     run_on_backend(
         SCRIPT,

@@ -1,9 +1,9 @@
 import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.scripts import run_main
 
 pytest.importorskip("sklearn", reason="needs the `examples` extra")
 pytest.importorskip("matplotlib", reason="needs the `examples` extra")
@@ -12,13 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def run(*argv):
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "certify.py"), *argv],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    return result
+    return run_main("examples/certify.py", *argv)
 
 
 def test_trains_certifies_prints_the_table_and_writes_the_plot(tmp_path):

@@ -114,6 +114,7 @@ def test_the_pipeline_learns_on_real_images(tmp_path):
     assert results["test_accuracy"] > 0.8 and results["monte_carlo_accuracy"] > 0.8, stdout
 
 
+@pytest.mark.slow
 def test_the_script_trains_and_resumes_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax", reason="needs JAX (pip install jax)")
     argv = [
@@ -141,6 +142,7 @@ def test_the_script_trains_and_resumes_on_the_jax_backend(tmp_path):
     assert load_results(tmp_path)["test_accuracy"] == first["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     stdout = run(
         SMALL
@@ -165,6 +167,7 @@ def free_port():
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     processes = []
@@ -211,6 +214,7 @@ def test_multi_worker_mirrored_strategy_with_two_workers(tmp_path):
     assert results["monte_carlo_accuracy"] == results["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     import keras
 
@@ -290,6 +294,7 @@ def test_bad_flags_are_rejected(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_monte_carlo_accuracy_under_multi_worker_meets_each_label(tmp_path):
     # Labels ARE the deterministic predictions, so the score is 1.0 exactly when every
     # Monte-Carlo prediction (negligible noise) is compared with its own label,

@@ -1,8 +1,8 @@
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tests.scripts import run_main
 
 pytest.importorskip("sklearn", reason="needs the `examples` extra")
 
@@ -10,19 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_demo_prints_cd_next_to_plain():
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "examples", "train_digits.py"),
-            "--epochs",
-            "3",
-            "--mc-samples",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_main("examples/train_digits.py", "--epochs", "3", "--mc-samples", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [
         line

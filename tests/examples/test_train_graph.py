@@ -1,21 +1,18 @@
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 
 from tests.datasets.test_gnnbench import write_gnnbench
+from tests.scripts import run_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "examples", "train_graph.py")
 
 
 def run(*argv):
-    return subprocess.run(
-        [sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=600
-    )
+    return run_main("examples/train_graph.py", *argv)
 
 
 def planted_partition(path, classes=3, per_class=60, seed=0):
