@@ -67,6 +67,19 @@ def run(argv, env=None, timeout=300):
     return result.stdout
 
 
+def run_here(argv, num_examples=48):
+    """`main(argv)` in this interpreter under mock CIFAR-10 (default strategy only:
+    logical devices and clusters need a fresh process, `run`)."""
+    import tensorflow_datasets as tfds
+
+    from tests.scripts import run_main
+
+    with tfds.testing.mock_data(num_examples=num_examples):
+        result = run_main("examples/train_cifar.py", *argv)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result.stdout
+
+
 def load_results(model_dir):
     with open(os.path.join(model_dir, "results.json")) as handle:
         return json.load(handle)
@@ -77,7 +90,7 @@ def test_end_to_end_on_mock_cifar10(tmp_path):
 
     import keras_cd
 
-    stdout = run(SMALL + ["--epochs", "2", "--model-dir", str(tmp_path)])
+    stdout = run_here(SMALL + ["--epochs", "2", "--model-dir", str(tmp_path)])
     assert "test accuracy (deterministic):" in stdout
     assert "test accuracy (Monte-Carlo, 2 samples):" in stdout
     results = load_results(tmp_path)
@@ -91,7 +104,7 @@ def test_end_to_end_on_mock_cifar10(tmp_path):
 def test_the_pipeline_learns_on_real_images(tmp_path):
     # Mock CIFAR-10 has random labels; scikit-learn's digits (offline) show that the
     # script's whole pipeline (augmentation, schedule, weight decay) actually learns.
-    stdout = run(
+    stdout = run_here(
         [
             "--dataset",
             "digits",
