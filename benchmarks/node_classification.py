@@ -22,6 +22,7 @@ its own random splits; `keras_cd.node_classification.label_overlap`, over
 is counted under "failed" and left out of the mean.
 
     python benchmarks/node_classification.py --data ../shared/data/cora.npz
+    python benchmarks/node_classification.py --only overlap
 """
 
 import argparse
@@ -55,6 +56,11 @@ def main():
     parser.add_argument("--num-splits", type=int, default=10)
     parser.add_argument("--num-inits", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        choices=["overlap"],
+        help="print only the search's label overlap with the protocol test sets (no training)",
+    )
     args = parser.parse_args()
     if args.num_splits < 1 or args.num_inits < 1 or args.workers < 1:
         parser.error("--num-splits, --num-inits and --workers must be >= 1")
@@ -83,6 +89,8 @@ def main():
             f"{shares.mean():.1f}% of each protocol test set (from {shares.min():.1f} to "
             f"{shares.max():.1f}% over 100 protocol splits)"
         )
+    if args.only == "overlap":
+        return
     print(f"{'method':<40}{'test accuracy':>16}{'runs':>6}{'failed':>8}{'s/run':>8}")
     for label, method, settings in ROWS:
         trainer = nc.NodeClassificationTrainer(
