@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install train demo test test-slow test-jax test-torch lint clean
+.PHONY: install install-torch train demo test test-slow test-jax test-torch lint clean
 
 install: $(STAMP)
 
@@ -37,8 +37,25 @@ test-slow: $(STAMP)
 test-jax: $(STAMP)
 	KERAS_BACKEND=jax $(PYTEST) tests -p no:cacheprovider
 
-# Best effort, not in CI (large wheels): first pip install "torch==2.13.0+cpu" into .venv.
-test-torch: $(STAMP)
+# PyTorch's CPU-only wheel, pinned. The local version +cpu can only resolve to the CPU
+# build, so pip fails rather than pull CUDA libraries (an unpinned `torch` brings several
+# GB of nvidia-* wheels); the recipe checks that none came in. Where the index in use has
+# no +cpu builds (PyPI), add PyTorch's CPU wheel index:
+#   make test-torch TORCH_PIP_ARGS="--extra-index-url INDEX"
+TORCH_VERSION := 2.13.0+cpu
+TORCH_PIP_ARGS ?=
+TORCH_STAMP := $(VENV)/.keras-cd-torch-$(TORCH_VERSION)
+
+install-torch: $(TORCH_STAMP)
+
+$(TORCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check $(TORCH_PIP_ARGS) "torch==$(TORCH_VERSION)"
+	@if $(BIN)/python -m pip list --disable-pip-version-check | grep -i '^nvidia'; then \
+		echo "CUDA libraries in $(VENV): install the CPU-only torch==$(TORCH_VERSION)" >&2; exit 1; fi
+	touch $(TORCH_STAMP)
+
+# The backend-dependent tests again on PyTorch (CPU), collected as for JAX.
+test-torch: $(TORCH_STAMP)
 	KERAS_BACKEND=torch $(PYTEST) tests -p no:cacheprovider
 
 # One style, checked: ruff's linter and formatter, configured in pyproject.toml.

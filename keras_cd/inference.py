@@ -49,10 +49,11 @@ def monte_carlo(*models):
     >>> import numpy as np, keras, keras_cd
     >>> block = keras_cd.DenseCDBlock(4, sigma=1.0, seed=0)
     >>> x = np.ones((2, 4), "float32")
-    >>> bool(np.all(block(x) == block(x)))  # deterministic by default
+    >>> read = keras.ops.convert_to_numpy  # a NumPy array on every backend
+    >>> bool(np.all(read(block(x)) == read(block(x))))  # deterministic by default
     True
     >>> with keras_cd.monte_carlo():
-    ...     bool(np.any(block(x) != block(x)))  # fresh noise per call
+    ...     bool(np.any(read(block(x)) != read(block(x))))  # fresh noise per call
     True
     """
     for model in models:
@@ -90,7 +91,7 @@ def feynman_kac_predict(model, x, num_samples, batch_size=1024):
         "num_samples", num_samples, "Use e.g. num_samples=100.", minimum=2
     )
     batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. batch_size=1024.")
-    x = np.asarray(x, dtype=model.inputs[0].dtype)
+    x = np.asarray(keras.ops.convert_to_numpy(x), dtype=model.inputs[0].dtype)
     with monte_carlo(model):
         return mean_and_standard_error(model.predict_on_batch, x, num_samples, batch_size)
 
@@ -117,7 +118,7 @@ def feynman_kac_model(model, num_samples):
     >>> model = keras.Model(inputs, keras_cd.DiffusionNoise(1.0, seed=0)(inputs))
     >>> averaged = keras_cd.inference.feynman_kac_model(model, 400)
     >>> with keras_cd.monte_carlo():
-    ...     mean = np.asarray(averaged(np.zeros((1, 3), "float32")))
+    ...     mean = keras.ops.convert_to_numpy(averaged(np.zeros((1, 3), "float32")))
     >>> bool(np.all(np.abs(mean) < 5 / 20))  # standard error 1 / sqrt(400)
     True
     """

@@ -91,7 +91,7 @@ class SmoothedClassifier:
         self._scores = None
 
     def _inputs(self, x):
-        x = np.asarray(x, dtype=self.model.inputs[0].dtype)
+        x = np.asarray(ops.convert_to_numpy(x), dtype=self.model.inputs[0].dtype)
         expected = tuple(self.model.inputs[0].shape[1:])
         if x.ndim != len(expected) + 1 or any(
             e is not None and e != g for e, g in zip(expected, x.shape[1:])
@@ -203,7 +203,7 @@ def gaussian_smoothing(model, x, sigma, num_samples, batch_size=1000, seed=None)
     sigma = _validation.positive_float("sigma", sigma, "Use e.g. sigma=0.25.")
     num_samples = _validation.positive_int("num_samples", num_samples, "Use e.g. 1000.")
     batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 1000.")
-    x = np.asarray(x, dtype=model.inputs[0].dtype)
+    x = np.asarray(ops.convert_to_numpy(x), dtype=model.inputs[0].dtype)
     smoother = _Smoother(
         model, sigma, _validation.optional_seed("seed", seed), batch_size, "scores"
     )

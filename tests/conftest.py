@@ -17,7 +17,6 @@ TENSORFLOW_ONLY = {
     "tests/test_checkpoint.py",
     "tests/test_distribute.py",
     "tests/test_node_classification.py",
-    "tests/test_random.py",
 }
 
 

@@ -11,6 +11,10 @@ import keras
 import numpy as np
 
 
+def _as_float32(tensor):
+    return keras.ops.convert_to_numpy(tensor).astype("float32")
+
+
 def _symbolic(array):
     return keras.Input(array.shape[1:], dtype=str(array.dtype))
 
@@ -54,19 +58,21 @@ def check_layer_contract(
     # Eager calls, in inference and in training mode.
     for training in (False, True):
         if custom_apply:
-            eager = np.asarray(apply(layer, arrays))
+            eager = keras.ops.convert_to_numpy(apply(layer, arrays))
         else:
-            eager = np.asarray(layer(*arrays, training=training))
+            eager = keras.ops.convert_to_numpy(layer(*arrays, training=training))
             assert eager.shape == tuple(layer.compute_output_shape(tuple(input_shape)))
         assert np.all(np.isfinite(eager))
-    assert np.all(np.isfinite(np.asarray(model(arrays, training=False))))
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(arrays, training=False))))
 
     # .keras save and load, no custom_objects: identical inference outputs.
     path = tmp_path / f"{layer_class.__name__}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert any(type(layer) is layer_class for layer in loaded.layers)
-    np.testing.assert_array_equal(np.asarray(model(arrays)), np.asarray(loaded(arrays)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model(arrays)), keras.ops.convert_to_numpy(loaded(arrays))
+    )
 
     # One fit step runs (full batch, as a dataset so that inputs may have
     # different leading sizes) and, for a layer that owns weights, trains every one.
@@ -89,11 +95,11 @@ def check_layer_contract(
     mixed = layer_class(**init_kwargs, dtype="mixed_float16")
     for training in (False, True):
         if custom_apply:  # the layer's own float outputs are checked by its tests
-            assert np.all(np.isfinite(np.asarray(apply(mixed, arrays), dtype="float32")))
+            assert np.all(np.isfinite(_as_float32(apply(mixed, arrays))))
             continue
         output = mixed(*arrays, training=training)
         assert keras.backend.standardize_dtype(output.dtype) == "float16"
-        assert np.all(np.isfinite(np.asarray(output, dtype="float32")))
+        assert np.all(np.isfinite(_as_float32(output)))
     for variable in mixed.trainable_weights:
         assert keras.backend.standardize_dtype(variable.dtype) == "float32"
     return layer

@@ -16,6 +16,7 @@ weak order 1 in dt.
 
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 from scipy.linalg import expm
 
 import keras_cd
@@ -67,7 +68,7 @@ def monte_carlo_mean(num_steps):
     with keras_cd.monte_carlo():
         for block in ornstein_uhlenbeck_network(num_steps):
             x = block(x)
-    x = np.asarray(x, "float64")
+    x = convert_to_numpy(x).astype("float64")
     values = np.einsum("ni,ij,nj->n", x, Q, x)
     return values.mean(), values.std() / np.sqrt(NUM_PATHS)
 

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 import keras_cd
 from keras_cd.inference import feynman_kac_predict
@@ -45,6 +46,15 @@ def test_feynman_kac_uses_moving_statistics_while_the_noise_is_on():
     assert np.all(np.abs(mean - beta) > 0.5)  # not the batch-statistics answer (~beta)
 
 
+def test_inputs_may_be_backend_tensors_that_carry_gradients():
+    # Another layer's output: on PyTorch a tensor that requires grad, which NumPy refuses.
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras_cd.DiffusionNoise(1.0, seed=0)(inputs))
+    x = keras.layers.Dense(2)(np.ones((3, 2), "float32"))
+    mean, error = feynman_kac_predict(model, x, 400)
+    np.testing.assert_array_less(np.abs(mean - convert_to_numpy(x)), 4.5 * error)
+
+
 def test_error_shrinks_like_one_over_sqrt_n():
     inputs = keras.Input((1,))
     model = keras.Model(inputs, keras_cd.DiffusionNoise(1.0, seed=1)(inputs))
@@ -83,6 +93,7 @@ def test_compiled_predict_follows_the_switch_without_being_traced_again():
     assert model.predict_function is compiled  # the same compiled function throughout
 
 
+# TensorFlow only: a user's own tf.function (on JAX, jax.jit: JAX_SCRIPT below).
 @pytest.mark.tensorflow
 def test_a_users_tf_function_follows_the_switch():
     import tensorflow as tf
@@ -108,7 +119,8 @@ def test_the_switch_is_state_not_a_weight(tmp_path):
         model.save(tmp_path / "m.keras")  # saved inside the block ...
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     x = np.zeros((2, 8, 8, 1), "float32")
-    np.testing.assert_array_equal(loaded(x), loaded(x))  # ... loads deterministic
+    # ... loads deterministic
+    np.testing.assert_array_equal(convert_to_numpy(loaded(x)), convert_to_numpy(loaded(x)))
 
 
 JAX_SCRIPT = """

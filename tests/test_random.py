@@ -1,9 +1,14 @@
-"""The fast Gaussian sampler behind DiffusionNoise (Box-Muller, vectorised)."""
+"""The fast Gaussian sampler behind DiffusionNoise (Box-Muller, vectorised).
+
+The sampler's statistics run on every backend (its uniforms are
+`keras.random.uniform` off TensorFlow); the tests of TensorFlow's own paths
+(a tf.function with a dynamic batch, Philox under XLA, the integer-hash
+uniforms of the dropout masks) are marked `tensorflow`."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras.ops import convert_to_numpy
 from scipy import stats
 
 from keras_cd._random import gaussian_like
@@ -15,7 +20,7 @@ from keras_cd._random import gaussian_like
     ids=["pairs-on-last-axis", "odd-last-axis", "odd-flat", "small-odd"],
 )
 def test_samples_are_standard_normal_with_the_input_shape(shape):
-    noise = np.asarray(
+    noise = convert_to_numpy(
         gaussian_like(np.zeros(shape, "float32"), 1.0, keras.random.SeedGenerator(4))
     )
     assert noise.shape == shape and noise.dtype == np.float32
@@ -33,7 +38,7 @@ def test_samples_are_standard_normal_with_the_input_shape(shape):
 def test_the_two_members_of_each_pair_are_independent():
     # z1 = r cos(theta) and z2 = r sin(theta) share r: with a wrong radius
     # law they would be uncorrelated but dependent (corr of squares != 0).
-    noise = np.asarray(
+    noise = convert_to_numpy(
         gaussian_like(np.zeros((100_000, 2), "float32"), 1.0, keras.random.SeedGenerator(1))
     ).astype("float64")
     first, second = noise[:, 0], noise[:, 1]
@@ -45,16 +50,19 @@ def test_the_two_members_of_each_pair_are_independent():
 
 def test_stddev_scales_and_seed_reproduces():
     x = np.zeros((500, 40), "float32")
-    a = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
-    b = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
-    c = np.asarray(gaussian_like(x, 3.0, keras.random.SeedGenerator(10)))
+    a = convert_to_numpy(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
+    b = convert_to_numpy(gaussian_like(x, 3.0, keras.random.SeedGenerator(9)))
+    c = convert_to_numpy(gaussian_like(x, 3.0, keras.random.SeedGenerator(10)))
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
     assert a.std() == pytest.approx(3.0, rel=0.02)
 
 
+@pytest.mark.tensorflow  # a tf.function traced once for every batch size
 @pytest.mark.parametrize("channels", [8, 5])
 def test_dynamic_batch_inside_a_graph(channels):
+    import tensorflow as tf
+
     generator = keras.random.SeedGenerator(2)
 
     @tf.function(input_signature=[tf.TensorSpec((None, channels), "float32")])
@@ -67,9 +75,12 @@ def test_dynamic_batch_inside_a_graph(channels):
     assert noise.std() == pytest.approx(1.0, rel=0.05)
 
 
+@pytest.mark.tensorflow  # TensorFlow's stateless Philox under tf.function(jit_compile=True)
 def test_uniform_under_xla_is_uniform_and_seeded():
     # keras_cd asks for Philox explicitly: Keras' default ("auto_select") is
     # a much slower algorithm under XLA on CPU (see keras_cd._random.uniform).
+    import tensorflow as tf
+
     from keras_cd._random import uniform
 
     draws = []
@@ -84,7 +95,10 @@ def test_uniform_under_xla_is_uniform_and_seeded():
     assert stats.kstest(draws[0].ravel(), "uniform").pvalue > 1e-3
 
 
+@pytest.mark.tensorflow  # hash_uniform's tf.bitwise hash (keras.random.uniform elsewhere)
 def test_hash_uniforms_are_uniform_independent_and_seeded():
+    import tensorflow as tf
+
     from keras_cd._random import hash_uniform
 
     draw = tf.function(lambda seed: hash_uniform((200, 500), seed), jit_compile=True)

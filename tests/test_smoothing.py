@@ -72,6 +72,24 @@ def test_gaussian_smoothing_of_a_quadratic_has_a_closed_form():
     assert np.all(error > 0)
 
 
+def test_inputs_may_be_backend_tensors_that_carry_gradients():
+    # Another layer's output: on PyTorch a tensor that requires grad, which NumPy refuses.
+    tensor = keras.layers.Dense(2)(POINTS.astype("float32"))
+    x = keras.ops.convert_to_numpy(tensor)
+
+    def smoothed():
+        return SmoothedClassifier(linear_classifier(), 0.5, 2, batch_size=1000, seed=0)
+
+    for a, b in zip(
+        smoothed().certify(tensor, 100, 1000, 0.01), smoothed().certify(x, 100, 1000, 0.01)
+    ):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        gaussian_smoothing(linear_classifier(), tensor, 0.5, 100, seed=0)[0],
+        gaussian_smoothing(linear_classifier(), x, 0.5, 100, seed=0)[0],
+    )
+
+
 def test_monte_carlo_error_shrinks_like_one_over_sqrt_n():
     smoothed = SmoothedClassifier(linear_classifier(), 0.5, 2, batch_size=64_000, seed=4)
     x = np.repeat(POINTS[3:4], 40, axis=0)  # 40 independent estimates of one probability

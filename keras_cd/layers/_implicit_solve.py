@@ -71,6 +71,7 @@ def implicit_step(rhs, coefficient, laplacian, iterations):
     w.r.t. the weights), a dense (N, N) tensor (gradient w.r.t. the matrix)
     or a tf.SparseTensor (held constant). L must be symmetric.
     """
+    rhs = ops.convert_to_tensor(rhs)  # a NumPy array (stateless_call) is no torch.autograd input
     dtype = rhs.dtype
     coefficient = ops.cast(coefficient, dtype)
     if is_edge_list(laplacian):

@@ -62,12 +62,12 @@ class DiffusionNoise(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np, keras_cd
+    >>> import numpy as np, keras, keras_cd
     >>> layer = keras_cd.layers.DiffusionNoise(sigma=2.0, dt=0.25, seed=1)
     >>> x = np.zeros((1000, 100), "float32")
-    >>> bool(np.all(layer(x) == x))  # inference: the identity
+    >>> bool(np.all(keras.ops.convert_to_numpy(layer(x)) == x))  # inference: the identity
     True
-    >>> noise = np.asarray(layer(x, training=True))
+    >>> noise = keras.ops.convert_to_numpy(layer(x, training=True))
     >>> round(float(noise.std()), 1)  # sigma * sqrt(dt)
     1.0
     """

@@ -39,10 +39,10 @@ class GaussianKernelGraph(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np, keras_cd
+    >>> import numpy as np, keras, keras_cd
     >>> points = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
     >>> L = keras_cd.GaussianKernelGraph(4, 2, format="dense")(points)
-    >>> bool(np.allclose(np.asarray(L).sum(axis=1), 0, atol=1e-6))
+    >>> bool(np.allclose(keras.ops.convert_to_numpy(L).sum(axis=1), 0, atol=1e-6))
     True
     """
 

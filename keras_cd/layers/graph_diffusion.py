@@ -108,12 +108,12 @@ class GraphDiffusion(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np, keras_cd
+    >>> import numpy as np, keras, keras_cd
     >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
     >>> L = keras_cd.graph.laplacian(path, "none", self_loops=False, format="edges")
     >>> u = np.array([[3.0], [0.0], [0.0]], "float32")
     >>> out = keras_cd.GraphDiffusion(num_steps=200, sigma2=0.1)(u, L)
-    >>> np.round(np.asarray(out).ravel(), 3).tolist()  # mass 3 spreads evenly
+    >>> np.round(keras.ops.convert_to_numpy(out).ravel(), 3).tolist()  # mass 3 spreads evenly
     [1.0, 1.0, 1.0]
     """
 

@@ -60,13 +60,13 @@ class PrecomputedDiffusion(keras.layers.Layer):
 
     Example:
 
-    >>> import numpy as np, keras_cd
+    >>> import numpy as np, keras, keras_cd
     >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
     >>> L = keras_cd.graph.laplacian(path, "none", self_loops=False, format="scipy")
     >>> rows = keras_cd.graph.diffusion_rows(L, [0, 2], num_steps=200, sigma2=0.1)
     >>> u = np.array([[3.0], [0.0], [0.0]], "float32")
     >>> out = keras_cd.layers.PrecomputedDiffusion()(u, rows.toarray())
-    >>> np.round(np.asarray(out).ravel(), 3).tolist()  # nodes 0 and 2 of [1, 1, 1]
+    >>> np.round(keras.ops.convert_to_numpy(out).ravel(), 3).tolist()  # nodes 0 and 2 of [1, 1, 1]
     [1.0, 1.0]
     """
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 from keras_cd import graph
 from tests.layers.test_gaussian_kernel_graph import brute_force
@@ -36,7 +37,7 @@ def test_duplicate_points_get_their_twin_as_a_neighbour_and_no_self_edge():
     x = np.concatenate([x, x])[rng.permutation(60)]  # every point has an exact twin
     # k = 5: the twin, then whole pairs of twins (a cut inside a pair would be a tie)
     offline = graph.gaussian_knn_graph(x, 5, 3, format="dense")
-    in_batch = np.asarray(keras_cd.GaussianKernelGraph(5, 3, format="dense")(x))
+    in_batch = convert_to_numpy(keras_cd.GaussianKernelGraph(5, 3, format="dense")(x))
     np.testing.assert_allclose(offline, in_batch, atol=1e-5)
     np.testing.assert_allclose(offline, brute_force(x, 5, 3), atol=1e-6)
     adjacency = np.diag(np.diag(offline)) - offline  # the symmetrised weights

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 import keras_cd
 from keras_cd import CDBlock
@@ -25,8 +26,12 @@ def conv2d_same(x, kernel, strides):
     return out
 
 
+def float64(variable):
+    return convert_to_numpy(variable).astype("float64")
+
+
 def batch_norm(x, bn):
-    gamma, beta, mean, var = (np.asarray(w, "float64") for w in bn.weights)
+    gamma, beta, mean, var = (float64(w) for w in bn.weights)
     return gamma * (x - mean) / np.sqrt(var + bn.epsilon) + beta
 
 
@@ -42,10 +47,10 @@ def residual_by_hand(block, x, dt):
     shortcut = (
         x
         if block.projection is None
-        else conv2d_same(pre, np.asarray(block.projection.kernel, "float64"), block.strides)
+        else conv2d_same(pre, float64(block.projection.kernel), block.strides)
     )
-    h = conv2d_same(pre, np.asarray(block.conv1.kernel, "float64"), block.strides)
-    h = conv2d_same(relu(batch_norm(h, block.bn2)), np.asarray(block.conv2.kernel, "float64"), 1)
+    h = conv2d_same(pre, float64(block.conv1.kernel), block.strides)
+    h = conv2d_same(relu(batch_norm(h, block.bn2)), float64(block.conv2.kernel), 1)
     return shortcut + dt * h
 
 
@@ -68,7 +73,9 @@ def test_sigma_zero_block_equals_the_residual_computed_by_hand(filters, strides,
     assert (block.projection is None) == (strides == 1 and filters == 4)
     expected = residual_by_hand(block, x.astype("float64"), dt)
     for training in (False, None):
-        np.testing.assert_allclose(np.asarray(block(x, training=training)), expected, atol=1e-4)
+        np.testing.assert_allclose(
+            convert_to_numpy(block(x, training=training)), expected, atol=1e-4
+        )
 
 
 def test_diffusion_does_not_change_the_deterministic_block(rng):
@@ -77,11 +84,13 @@ def test_diffusion_does_not_change_the_deterministic_block(rng):
     plain.build(x.shape)
     diffusive.build(x.shape)
     diffusive.set_weights(plain.get_weights())
-    np.testing.assert_array_equal(np.asarray(plain(x)), np.asarray(diffusive(x)))
+    np.testing.assert_array_equal(convert_to_numpy(plain(x)), convert_to_numpy(diffusive(x)))
     with keras_cd.monte_carlo():
         # sigma=0 stays deterministic; sigma>0 now diffuses.
-        np.testing.assert_array_equal(np.asarray(plain(x)), np.asarray(plain(x, training=False)))
-        assert not np.allclose(np.asarray(plain(x)), np.asarray(diffusive(x)))
+        np.testing.assert_array_equal(
+            convert_to_numpy(plain(x)), convert_to_numpy(plain(x, training=False))
+        )
+        assert not np.allclose(convert_to_numpy(plain(x)), convert_to_numpy(diffusive(x)))
 
 
 def test_monte_carlo_adds_noise_on_top_of_moving_statistics(rng):
@@ -89,9 +98,9 @@ def test_monte_carlo_adds_noise_on_top_of_moving_statistics(rng):
     block = CDBlock(4, sigma=0.5, dt=0.64, seed=3)
     block.build(x.shape)
     randomize_batch_norm(block, rng)
-    deterministic = np.asarray(block(x))
+    deterministic = convert_to_numpy(block(x))
     with keras_cd.monte_carlo():
-        first, second = np.asarray(block(x)), np.asarray(block(x))
+        first, second = convert_to_numpy(block(x)), convert_to_numpy(block(x))
     # BatchNorm kept its moving statistics: what is left is pure noise.
     for draw in (first, second):
         difference = draw - deterministic
@@ -102,8 +111,8 @@ def test_monte_carlo_adds_noise_on_top_of_moving_statistics(rng):
     plain = CDBlock(4, sigma=0.0, dt=0.64)
     plain.build(x.shape)
     plain.set_weights(block.get_weights())
-    np.testing.assert_array_equal(np.asarray(plain(x)), deterministic)
-    assert np.abs(np.asarray(plain(x, training=True)) - deterministic).max() > 0.1
+    np.testing.assert_array_equal(convert_to_numpy(plain(x)), deterministic)
+    assert np.abs(convert_to_numpy(plain(x, training=True)) - deterministic).max() > 0.1
 
 
 def test_output_shape_with_unknown_spatial_size():

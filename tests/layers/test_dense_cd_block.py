@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 import keras_cd
 from keras_cd import DenseCDBlock
@@ -24,20 +25,23 @@ def test_sigma_zero_block_equals_the_residual_computed_by_hand(in_features, unit
     block.build(x.shape)
     for weight in block.trainable_weights:  # non-zero biases too
         weight.assign(rng.normal(size=weight.shape).astype("float32"))
-    w1, b1 = (np.asarray(v, "float64") for v in (block.dense1.kernel, block.dense1.bias))
-    w2, b2 = (np.asarray(v, "float64") for v in (block.dense2.kernel, block.dense2.bias))
-    shortcut = x if block.projection is None else x @ np.asarray(block.projection.kernel, "float64")
+    w1, b1, w2, b2 = (
+        convert_to_numpy(v).astype("float64")
+        for v in (block.dense1.kernel, block.dense1.bias, block.dense2.kernel, block.dense2.bias)
+    )
+    projection = None if block.projection is None else block.projection.kernel
+    shortcut = x if projection is None else x @ convert_to_numpy(projection).astype("float64")
     expected = shortcut + dt * (np.tanh(x @ w1 + b1) @ w2 + b2)
-    np.testing.assert_allclose(np.asarray(block(x, training=True)), expected, atol=1e-5)
+    np.testing.assert_allclose(convert_to_numpy(block(x, training=True)), expected, atol=1e-5)
     assert (block.projection is None) == (in_features == units)
 
 
 def test_noise_on_top_of_the_deterministic_step(rng):
     x = rng.normal(size=(20_000, 4)).astype("float32")
     block = DenseCDBlock(4, dt=0.25, sigma=2.0, seed=9)
-    deterministic = np.asarray(block(x))
+    deterministic = convert_to_numpy(block(x))
     with keras_cd.monte_carlo():
-        difference = np.asarray(block(x)) - deterministic
+        difference = convert_to_numpy(block(x)) - deterministic
     assert difference.std() == pytest.approx(2.0 * 0.5, rel=0.02)
 
 

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 from scipy import stats
 
 import keras_cd
@@ -22,7 +23,7 @@ def test_layer_contract(mode, tmp_path):
 def test_noise_is_gaussian_with_mean_zero_and_std_sigma_sqrt_dt(sigma, dt):
     layer = DiffusionNoise(sigma, dt=dt, seed=11)
     x = np.zeros((1000, 500), "float32")
-    noise = np.asarray(layer(x, training=True), "float64").ravel()
+    noise = convert_to_numpy(layer(x, training=True)).astype("float64").ravel()
     expected_std = sigma * np.sqrt(dt)
     n = noise.size
     assert abs(noise.mean()) < 5 * expected_std / np.sqrt(n)
@@ -35,7 +36,9 @@ def test_noise_is_gaussian_with_mean_zero_and_std_sigma_sqrt_dt(sigma, dt):
 
 def test_sigma_above_one_is_accepted():
     # keras.layers.GaussianNoise rejects stddev > 1; diffusion must not.
-    noise = np.asarray(DiffusionNoise(25.0, seed=0)(np.zeros((400, 250), "float32"), training=True))
+    noise = convert_to_numpy(
+        DiffusionNoise(25.0, seed=0)(np.zeros((400, 250), "float32"), training=True)
+    )
     assert noise.std() == pytest.approx(25.0, rel=0.01)
 
 
@@ -43,7 +46,7 @@ def test_relative_mode_scales_each_sample_by_its_own_std(rng):
     scales = np.array([1.0, 10.0, 0.1], "float32")
     x = (rng.normal(size=(3, 200_000)) * scales[:, None]).astype("float32")
     layer = DiffusionNoise(0.5, dt=0.36, mode="relative", seed=5)
-    noise = np.asarray(layer(x, training=True), "float64") - x
+    noise = convert_to_numpy(layer(x, training=True)).astype("float64") - x
     per_sample = noise.std(axis=1) / x.std(axis=1)
     np.testing.assert_allclose(per_sample, 0.5 * 0.6, rtol=0.01)
 
@@ -52,7 +55,7 @@ def test_relative_mode_uses_all_feature_axes(rng):
     x = np.stack([rng.normal(size=(100, 100, 3)), 7 * rng.normal(size=(100, 100, 3))]).astype(
         "float32"
     )
-    noise = np.asarray(DiffusionNoise(1.0, mode="relative", seed=2)(x, training=True)) - x
+    noise = convert_to_numpy(DiffusionNoise(1.0, mode="relative", seed=2)(x, training=True)) - x
     np.testing.assert_allclose(
         noise.reshape(2, -1).std(axis=1) / x.reshape(2, -1).std(axis=1), 1.0, rtol=0.02
     )
@@ -61,24 +64,26 @@ def test_relative_mode_uses_all_feature_axes(rng):
 def test_inference_is_noise_free_by_default(rng):
     layer = DiffusionNoise(3.0, seed=1)
     x = rng.normal(size=(16, 8)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(layer(x)), x)
-    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    np.testing.assert_array_equal(convert_to_numpy(layer(x)), x)
+    np.testing.assert_array_equal(convert_to_numpy(layer(x, training=False)), x)
 
 
 def test_sigma_zero_is_the_identity_in_training(rng):
     x = rng.normal(size=(16, 8)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(DiffusionNoise(0.0)(x, training=True)), x)
-    np.testing.assert_array_equal(np.asarray(DiffusionNoise(1.0, dt=0.0)(x, training=True)), x)
+    np.testing.assert_array_equal(convert_to_numpy(DiffusionNoise(0.0)(x, training=True)), x)
+    np.testing.assert_array_equal(
+        convert_to_numpy(DiffusionNoise(1.0, dt=0.0)(x, training=True)), x
+    )
 
 
 def test_fresh_noise_each_call_and_reproducible_from_seed():
     x = np.zeros((40, 1000), "float32")
     first, second = DiffusionNoise(1.0, seed=42), DiffusionNoise(1.0, seed=42)
-    a1, a2 = np.asarray(first(x, training=True)), np.asarray(first(x, training=True))
-    b1 = np.asarray(second(x, training=True))
+    a1, a2 = convert_to_numpy(first(x, training=True)), convert_to_numpy(first(x, training=True))
+    b1 = convert_to_numpy(second(x, training=True))
     assert not np.allclose(a1, a2)
     np.testing.assert_array_equal(a1, b1)
-    other = np.asarray(DiffusionNoise(1.0, seed=43)(x, training=True))
+    other = convert_to_numpy(DiffusionNoise(1.0, seed=43)(x, training=True))
     # Independent streams: |corr| within 5 standard errors of 0.
     assert abs(np.corrcoef(a1.ravel(), other.ravel())[0, 1]) < 5 / np.sqrt(x.size)
 
@@ -88,9 +93,9 @@ def test_monte_carlo_switch_turns_noise_on_at_inference_only_inside():
     x = np.zeros((64, 64), "float32")
     with keras_cd.monte_carlo():
         with keras_cd.monte_carlo():  # nesting keeps it on
-            nested = np.asarray(layer(x))
-        inside = np.asarray(layer(x, training=False))
-    after = np.asarray(layer(x))
+            nested = convert_to_numpy(layer(x))
+        inside = convert_to_numpy(layer(x, training=False))
+    after = convert_to_numpy(layer(x))
     assert nested.std() == pytest.approx(1.0, rel=0.05)
     assert inside.std() == pytest.approx(1.0, rel=0.05)
     assert not np.allclose(nested, inside)
@@ -114,7 +119,7 @@ def test_monte_carlo_keeps_dropout_in_inference_mode():
     model = keras.Model(inputs, DiffusionNoise(1.0, seed=0)(dropped))
     x = np.full((200, 100), 100.0, "float32")
     with keras_cd.monte_carlo():
-        out = np.asarray(model(x))
+        out = convert_to_numpy(model(x))
     # Dropout on would zero half the entries (or scale them to 200).
     assert (out - x).std() == pytest.approx(1.0, rel=0.05)
 
@@ -128,7 +133,8 @@ def test_monte_carlo_rejects_non_models():
 def test_mixed_float16_noise_statistics():
     layer = DiffusionNoise(2.0, dt=0.25, mode="relative", seed=0, dtype="mixed_float16")
     x = (300.0 * np.random.default_rng(0).normal(size=(4, 50_000))).astype("float32")
-    noise = np.asarray(layer(x, training=True), "float32") - x.astype("float16").astype("float32")
+    rounded = x.astype("float16").astype("float32")
+    noise = convert_to_numpy(layer(x, training=True)).astype("float32") - rounded
     np.testing.assert_allclose(noise.std(axis=1) / x.std(axis=1), 1.0, rtol=0.03)
 
 

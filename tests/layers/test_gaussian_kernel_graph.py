@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 from keras_cd import GaussianKernelGraph, GraphDiffusion, graph
 from tests.layer_contract import check_layer_contract
@@ -46,9 +47,9 @@ def test_layer_contract(tmp_path):
 def test_matches_a_brute_force_reference(size, k, b):
     x = points(size)
     expected = brute_force(x.astype("float64"), k, b)
-    dense = np.asarray(GaussianKernelGraph(k, b, format="dense")(x))
+    dense = convert_to_numpy(GaussianKernelGraph(k, b, format="dense")(x))
     np.testing.assert_allclose(dense, expected, atol=1e-5)
-    senders, receivers, weights = (np.asarray(a) for a in GaussianKernelGraph(k, b)(x))
+    senders, receivers, weights = (convert_to_numpy(a) for a in GaussianKernelGraph(k, b)(x))
     from_edges = np.zeros((size, size))
     np.add.at(from_edges, (receivers, senders), weights)
     np.testing.assert_allclose(from_edges, expected, atol=1e-5)
@@ -58,13 +59,14 @@ def test_matches_a_brute_force_reference(size, k, b):
 
 
 def test_laplacian_invariants():
-    dense = np.asarray(GaussianKernelGraph(6, 3, format="dense")(points(40)))
+    dense = convert_to_numpy(GaussianKernelGraph(6, 3, format="dense")(points(40)))
     np.testing.assert_allclose(dense.sum(axis=1), 0, atol=1e-5)  # L 1 = 0
     np.testing.assert_allclose(dense, dense.T, atol=1e-6)
     assert np.linalg.eigvalsh(dense).min() > -1e-5  # positive semi-definite
     assert np.all(dense - np.diag(np.diag(dense)) <= 1e-7)  # non-positive off-diagonal
 
 
+# TensorFlow only: a tf.function traced once for every batch size (input_signature None).
 @pytest.mark.tensorflow
 def test_batch_smaller_than_k_works_inside_a_compiled_model():
     import tensorflow as tf

@@ -3,9 +3,11 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 from scipy.linalg import expm
 
 from keras_cd import GraphDiffusion, graph
+from tests.gradients import gradients
 from tests.graph.test_laplacian import random_graph
 from tests.layer_contract import check_layer_contract
 from tests.on_backend import run_on_backend
@@ -50,19 +52,16 @@ def test_layer_contract_with_an_edge_list(tmp_path):
 def test_dense_and_edge_paths_agree(scheme):
     layer = GraphDiffusion(5, 0.3, scheme=scheme)
     np.testing.assert_allclose(
-        np.asarray(layer(u0(), DENSE)), np.asarray(layer(u0(), EDGES)), atol=1e-5
+        convert_to_numpy(layer(u0(), DENSE)), convert_to_numpy(layer(u0(), EDGES)), atol=1e-5
     )
 
 
-@pytest.mark.tensorflow
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_edge_path_gradients_match_the_closed_form(scheme):
     # Loss on a subset of nodes (as in semi-supervised training): the
     # gradient w.r.t. u0 of sum(w * u_T[subset]) for u_T = M^n u0 is
     # (M^T)^n applied to w scattered onto the subset, M = I - s L or
     # (I + s L)^-1; for sigma2 it matches the dense path's.
-    import tensorflow as tf
-
     subset = np.arange(0, len(DENSE), 3)
     target = np.random.default_rng(1).normal(size=(len(subset), 4)).astype("float32")
     size = len(DENSE)
@@ -75,18 +74,19 @@ def test_edge_path_gradients_match_the_closed_form(scheme):
     seed[subset] = target
     expected = np.linalg.matrix_power(step.T, 4) @ seed
 
-    def gradients(laplacian):
+    def gradients_on(laplacian):
         layer = GraphDiffusion(4, 0.2, scheme=scheme, trainable_sigma2=True, solver_iterations=30)
-        u = tf.constant(u0())
-        with tf.GradientTape() as tape:
-            tape.watch(u)
-            out = layer(u, laplacian)
-            loss = tf.reduce_sum(tf.gather(out, subset) * target)
-        du, dsigma2 = tape.gradient(loss, [u, layer.sigma2_weight])
-        return np.asarray(tf.convert_to_tensor(du)), float(dsigma2)
+        layer(u0(), laplacian)  # builds sigma2
 
-    edge_du, edge_dsigma2 = gradients(EDGES)
-    dense_du, dense_dsigma2 = gradients(DENSE)
+        def loss(u, sigma2):
+            out, _ = layer.stateless_call([sigma2], [], u, laplacian)
+            return keras.ops.sum(keras.ops.multiply(keras.ops.take(out, subset, axis=0), target))
+
+        du, dsigma2 = gradients(loss, u0(), np.float32(0.2))
+        return du, float(dsigma2)
+
+    edge_du, edge_dsigma2 = gradients_on(EDGES)
+    dense_du, dense_dsigma2 = gradients_on(DENSE)
     np.testing.assert_allclose(edge_du, expected, atol=1e-4)
     np.testing.assert_allclose(dense_du, expected, atol=1e-4)
     assert edge_dsigma2 == pytest.approx(dense_dsigma2, rel=1e-4, abs=1e-5)
@@ -95,11 +95,13 @@ def test_edge_path_gradients_match_the_closed_form(scheme):
 def test_explicit_steps_are_the_matrix_power():
     expected = np.linalg.matrix_power(np.eye(len(DENSE)) - 0.25 * DENSE, 7) @ u0()
     np.testing.assert_allclose(
-        np.asarray(GraphDiffusion(7, 0.25)(u0(), EDGES)), expected, atol=1e-5
+        convert_to_numpy(GraphDiffusion(7, 0.25)(u0(), EDGES)), expected, atol=1e-5
     )
     expected = np.linalg.matrix_power(np.linalg.inv(np.eye(len(DENSE)) + 0.25 * DENSE), 7) @ u0()
     np.testing.assert_allclose(
-        np.asarray(GraphDiffusion(7, 0.25, scheme="implicit")(u0(), EDGES)), expected, atol=1e-5
+        convert_to_numpy(GraphDiffusion(7, 0.25, scheme="implicit")(u0(), EDGES)),
+        expected,
+        atol=1e-5,
     )
 
 
@@ -109,7 +111,9 @@ def test_converges_to_the_heat_semigroup_with_order_one(scheme):
     exact = expm(-t * DENSE.astype("float64")) @ u0()
     steps = np.array([8, 16, 32, 64])
     errors = [
-        np.abs(np.asarray(GraphDiffusion(int(n), t / n, scheme=scheme)(u0(), EDGES)) - exact).max()
+        np.abs(
+            convert_to_numpy(GraphDiffusion(int(n), t / n, scheme=scheme)(u0(), EDGES)) - exact
+        ).max()
         for n in steps
     ]
     order = -np.polyfit(np.log(steps), np.log(errors), 1)[0]
@@ -120,7 +124,9 @@ def test_converges_to_the_heat_semigroup_with_order_one(scheme):
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_mass_conservation_maximum_principle_and_energy_decay(scheme):
     u = u0(3)
-    steps = [np.asarray(GraphDiffusion(k, 0.2, scheme=scheme)(u, EDGES)) for k in range(0, 30, 5)]
+    steps = [
+        convert_to_numpy(GraphDiffusion(k, 0.2, scheme=scheme)(u, EDGES)) for k in range(0, 30, 5)
+    ]
     for state in steps:
         np.testing.assert_allclose(state.sum(axis=0), u.sum(axis=0), atol=1e-4)  # L 1 = 0, L = L^T
     # sigma2 * max L_ii <= 1 (explicit) keeps every step a convex combination.
@@ -144,14 +150,14 @@ def test_stability_warning_fires_exactly_past_the_limit():
     # And the instability is real: the top eigenmode grows past the limit.
     eigenvalues, vectors = np.linalg.eigh(DENSE)
     top = vectors[:, -1:].astype("float32")
-    grown = np.asarray(GraphDiffusion(20, limit * 1.1)(top, EDGES))
+    grown = convert_to_numpy(GraphDiffusion(20, limit * 1.1)(top, EDGES))
     assert np.linalg.norm(grown) > 1.5 * np.linalg.norm(top)
-    stable = np.asarray(GraphDiffusion(20, limit * 1.1, scheme="implicit")(top, EDGES))
+    stable = convert_to_numpy(GraphDiffusion(20, limit * 1.1, scheme="implicit")(top, EDGES))
     assert np.linalg.norm(stable) < np.linalg.norm(top)
 
 
 def test_num_steps_zero_is_the_identity_and_sigma2_can_be_learned():
-    np.testing.assert_array_equal(np.asarray(GraphDiffusion(0, 1.0)(u0(), EDGES)), u0())
+    np.testing.assert_array_equal(convert_to_numpy(GraphDiffusion(0, 1.0)(u0(), EDGES)), u0())
     inputs = [
         keras.Input((4,)),
         keras.Input((), dtype="int32"),
@@ -164,10 +170,10 @@ def test_num_steps_zero_is_the_identity_and_sigma2_can_be_learned():
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
     import tensorflow as tf
 
-    target = np.asarray(GraphDiffusion(4, 0.3)(u0(), EDGES))
+    target = convert_to_numpy(GraphDiffusion(4, 0.3)(u0(), EDGES))
     data = tf.data.Dataset.from_tensors(((u0(),) + tuple(EDGES), target)).repeat(200)
     model.fit(data, epochs=1, verbose=0)
-    assert float(layer.sigma2_weight.numpy()) == pytest.approx(0.3, abs=0.02)
+    assert float(convert_to_numpy(layer.sigma2_weight)) == pytest.approx(0.3, abs=0.02)
 
 
 @pytest.mark.parametrize(
@@ -215,53 +221,58 @@ def implicit_loss_numpy(u, sigma2, weights, num_steps=2):
     return float(np.sum(SMALL_TARGET * (np.linalg.matrix_power(step, num_steps) @ u)))
 
 
-def implicit_gradients(path, sigma2=0.7, num_steps=2):
-    """Gradients of sum(target * u_T) w.r.t. (u, sigma2, edge weights), float64."""
-    import tensorflow as tf
+def small_laplacian(path, weights):
+    """The SMALL graph's Laplacian from edge `weights` (a tensor): an edge list or
+    the dense matrix assembled from them, differentiably."""
+    senders, receivers, _ = SMALL_EDGES
+    if path == "edges":
+        return (senders, receivers, weights)
+    return keras.ops.scatter(np.stack([receivers, senders], 1), weights, (12, 12))
 
-    senders, receivers, weights = SMALL_EDGES
-    u, w = tf.constant(SMALL_U), tf.constant(weights.astype("float64"))
+
+def small_arguments(dtype, sigma2=0.7):
+    """(u, sigma2, edge weights) of the SMALL problem in `dtype`."""
+    return SMALL_U.astype(dtype), np.asarray(sigma2, dtype), SMALL_EDGES[2].astype(dtype)
+
+
+def implicit_gradients(path, sigma2=0.7, num_steps=2, dtype="float64"):
+    """Gradients of sum(target * u_T) w.r.t. (u, sigma2, edge weights)."""
     layer = GraphDiffusion(
         num_steps,
         sigma2,
         scheme="implicit",
         trainable_sigma2=True,
         solver_iterations=40,
-        dtype="float64",
+        dtype=dtype,
     )
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch([u, w])
-        if path == "edges":
-            laplacian = (senders, receivers, w)
-        else:  # dense matrix assembled from the same weights, differentiably
-            laplacian = tf.scatter_nd(np.stack([receivers, senders], 1), w, (12, 12))
-        loss = tf.reduce_sum(SMALL_TARGET * layer(u, laplacian))
-    du, dsigma2, dw = tape.gradient(loss, [u, layer.sigma2_weight, w])
-    return np.asarray(du), float(dsigma2), np.asarray(dw)
+    layer(SMALL_U.astype(dtype), SMALL_EDGES)  # builds sigma2
+    target = SMALL_TARGET.astype(dtype)
+
+    def loss(u, s, w):
+        out, _ = layer.stateless_call([s], [], u, small_laplacian(path, w))
+        return keras.ops.sum(keras.ops.multiply(out, target))
+
+    du, dsigma2, dw = gradients(loss, *small_arguments(dtype, sigma2))
+    return du, float(dsigma2), dw
 
 
-def dense_solve_gradients(sigma2=0.7, num_steps=2):
-    """The same gradients by automatic differentiation through tf.linalg.solve."""
-    import tensorflow as tf
+def dense_solve_gradients(sigma2=0.7, num_steps=2, dtype="float64"):
+    """The same gradients by automatic differentiation through a dense solve."""
+    target = SMALL_TARGET.astype(dtype)
 
-    senders, receivers, weights = SMALL_EDGES
-    u, w, s = (
-        tf.constant(SMALL_U),
-        tf.constant(weights.astype("float64")),
-        tf.constant(sigma2, "float64"),
-    )
-    with tf.GradientTape() as tape:
-        tape.watch([u, w, s])
-        matrix = tf.eye(12, dtype="float64") + s * tf.scatter_nd(
-            np.stack([receivers, senders], 1), w, (12, 12)
-        )
+    def loss(u, s, w):
+        matrix = keras.ops.eye(12, dtype=dtype) + s * small_laplacian("dense", w)
         out = u
         for _ in range(num_steps):
-            out = tf.linalg.solve(matrix, out)
-        loss = tf.reduce_sum(SMALL_TARGET * out)
-    return [np.asarray(g) for g in tape.gradient(loss, [u, s, w])]
+            out = keras.ops.solve(matrix, out)
+        return keras.ops.sum(keras.ops.multiply(out, target))
+
+    return gradients(loss, *small_arguments(dtype, sigma2))
 
 
+# TensorFlow only: the check needs float64, and Keras computes float64 in float32 on
+# JAX (without jax_enable_x64) and on PyTorch (ops.matmul and ops.segment_sum;
+# keras-team/keras#23704). The float32 test below runs on every backend.
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("path", ["edges", "dense"])
 def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
@@ -293,21 +304,29 @@ def test_implicit_gradients_match_finite_differences_and_a_dense_solve(path):
     np.testing.assert_allclose(du, solve_du, rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.tensorflow
+@pytest.mark.parametrize("path", ["edges", "dense"])
+def test_implicit_gradients_in_float32_match_a_dense_solve(path):
+    # The float64 check above at float32 precision (the tolerance of the JAX
+    # script below): on every backend, through its own custom gradient.
+    got = implicit_gradients(path, dtype="float32")
+    for a, b in zip(got, dense_solve_gradients(dtype="float32")):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
 def test_implicit_gradient_on_one_node_is_the_closed_form():
     # A = 1 + c l, x = b / A: dx/dc = -l b / A^2 (a frozen solver gives -l b / A).
-    import tensorflow as tf
-
+    # float32, so that it runs on every backend; a 1 x 1 solve is exact to rounding.
     c, weight, b = 2.5, 4.0, 3.0  # L = [[weight]]
-    layer = GraphDiffusion(1, c, scheme="implicit", trainable_sigma2=True, dtype="float64")
-    with tf.GradientTape() as tape:
-        x = layer(tf.constant([[b]], "float64"), np.array([[weight]]))
-    assert float(x[0, 0]) == pytest.approx(b / (1 + c * weight))
-    assert float(tape.gradient(x, layer.sigma2_weight)) == pytest.approx(
-        -weight * b / (1 + c * weight) ** 2
-    )
+    layer = GraphDiffusion(1, c, scheme="implicit", trainable_sigma2=True)
+    rhs, laplacian = np.array([[b]], "float32"), np.array([[weight]], "float32")
+    x = layer(rhs, laplacian)
+    assert float(convert_to_numpy(x)[0, 0]) == pytest.approx(b / (1 + c * weight))
+    solution = lambda sigma2: keras.ops.sum(layer.stateless_call([sigma2], [], rhs, laplacian)[0])
+    (derivative,) = gradients(solution, np.float32(c))
+    assert float(derivative) == pytest.approx(-weight * b / (1 + c * weight) ** 2)
 
 
+# TensorFlow only: tf.function(jit_compile=True) (on JAX, jax.jit: JAX_GRADIENTS below).
 @pytest.mark.tensorflow
 def test_implicit_training_of_sigma2_under_xla_matches_eager():
     import tensorflow as tf
@@ -332,7 +351,9 @@ def test_implicit_training_of_sigma2_under_xla_matches_eager():
 def test_each_channel_is_solved_relative_to_its_own_right_hand_side():
     rhs = u0(2).astype("float32")
     rhs[:, 1] *= 1e-6  # a channel a million times smaller than the other
-    out = np.asarray(GraphDiffusion(1, 2.0, scheme="implicit", solver_iterations=30)(rhs, EDGES))
+    out = convert_to_numpy(
+        GraphDiffusion(1, 2.0, scheme="implicit", solver_iterations=30)(rhs, EDGES)
+    )
     exact = np.linalg.solve(np.eye(len(DENSE)) + 2.0 * DENSE, rhs.astype("float64"))
     relative = np.abs(out - exact).max(axis=0) / np.abs(exact).max(axis=0)
     assert relative[0] < 1e-5 and relative[1] < 1e-5, relative
@@ -367,10 +388,12 @@ def test_a_learned_sigma2_is_kept_inside_the_stable_range():
     layer = GraphDiffusion(4, 0.9 * 2 / LAMBDA_MAX, trainable_sigma2=True, lambda_max=LAMBDA_MAX)
     layer(u0(), EDGES)
     optimizer = keras.optimizers.SGD(1.0)
-    optimizer.apply_gradients([(np.float32(-10.0), layer.sigma2_weight)])  # pushes sigma2 up
-    assert float(layer.sigma2_weight.numpy()) == pytest.approx(2 / LAMBDA_MAX, rel=1e-6)
-    optimizer.apply_gradients([(np.float32(10.0), layer.sigma2_weight)])
-    assert float(layer.sigma2_weight.numpy()) == 0.0
+    optimizer.apply_gradients(
+        [(keras.ops.convert_to_tensor(-10.0), layer.sigma2_weight)]
+    )  # pushes sigma2 up
+    assert float(convert_to_numpy(layer.sigma2_weight)) == pytest.approx(2 / LAMBDA_MAX, rel=1e-6)
+    optimizer.apply_gradients([(keras.ops.convert_to_tensor(10.0), layer.sigma2_weight)])
+    assert float(convert_to_numpy(layer.sigma2_weight)) == 0.0
     # Without lambda_max, the first concrete Laplacian sets the limit (by Lanczos).
     estimated = GraphDiffusion(4, 0.1, trainable_sigma2=True)
     assert estimated.stable_sigma2_limit() is None
@@ -388,7 +411,7 @@ def test_numpy_scalars_are_accepted_like_python_ones():
     assert (layer.num_steps, layer.solver_iterations) == (3, 5)
     assert isinstance(layer.num_steps, int) and layer.sigma2 == 0.25
     np.testing.assert_allclose(
-        np.asarray(layer(u0(), EDGES)), np.asarray(GraphDiffusion(3, 0.25)(u0(), EDGES))
+        convert_to_numpy(layer(u0(), EDGES)), convert_to_numpy(GraphDiffusion(3, 0.25)(u0(), EDGES))
     )
 
 
@@ -436,30 +459,30 @@ def test_a_batch_of_graphs_diffuses_each_graph_alone(scheme):
     values = [np.random.default_rng(n).normal(size=(n, 3)).astype("float32") for n in sizes]
     layer = GraphDiffusion(6, 0.3, scheme=scheme, solver_iterations=40)
     union = graph.disjoint_union(graphs, sizes)
-    batched = np.asarray(layer(np.concatenate(values), union))
-    alone = np.concatenate([np.asarray(layer(v, g)) for v, g in zip(values, graphs)])
+    batched = convert_to_numpy(layer(np.concatenate(values), union))
+    alone = np.concatenate([convert_to_numpy(layer(v, g)) for v, g in zip(values, graphs)])
     np.testing.assert_allclose(batched, alone, rtol=1e-5, atol=1e-6)
 
 
 def test_dropout_before_each_step_is_unbiased_seeded_and_off_at_inference():
     u = u0(channels=2)
-    plain = np.asarray(GraphDiffusion(5, 0.2)(u, EDGES))
+    plain = convert_to_numpy(GraphDiffusion(5, 0.2)(u, EDGES))
     layer = GraphDiffusion(5, 0.2, dropout=0.25, seed=7)
-    np.testing.assert_allclose(np.asarray(layer(u, EDGES)), plain, rtol=1e-6)  # inference
-    np.testing.assert_allclose(np.asarray(layer(u, EDGES, training=False)), plain, rtol=1e-6)
-    first = np.asarray(layer(u, EDGES, training=True))
+    np.testing.assert_allclose(convert_to_numpy(layer(u, EDGES)), plain, rtol=1e-6)  # inference
+    np.testing.assert_allclose(convert_to_numpy(layer(u, EDGES, training=False)), plain, rtol=1e-6)
+    first = convert_to_numpy(layer(u, EDGES, training=True))
     assert not np.allclose(first, plain)
     again = GraphDiffusion(5, 0.2, dropout=0.25, seed=7)
-    np.testing.assert_array_equal(np.asarray(again(u, EDGES, training=True)), first)
+    np.testing.assert_array_equal(convert_to_numpy(again(u, EDGES, training=True)), first)
     # u <- S D(u) is linear in u and D is unbiased: E[output] = S^K u
-    draws = np.stack([np.asarray(layer(u, EDGES, training=True)) for _ in range(400)])
+    draws = np.stack([convert_to_numpy(layer(u, EDGES, training=True)) for _ in range(400)])
     z = (draws.mean(axis=0) - plain) / (draws.std(axis=0) / np.sqrt(len(draws)))
     # mean of z^2 over the 60 entries: about 1 (sd 0.18) without bias
     assert np.mean(z**2) < 1.6
     # one step: entries of the input dropped at rate 0.25, kept ones scaled by 4/3
     one = GraphDiffusion(1, 0.0, dropout=0.25, seed=1)  # sigma2 0: S = I
     zero = (np.zeros(0, "int32"), np.zeros(0, "int32"), np.zeros(0, "float32"))  # no edges
-    out = np.asarray(one(np.ones((4000, 1), "float32"), zero, training=True))
+    out = convert_to_numpy(one(np.ones((4000, 1), "float32"), zero, training=True))
     np.testing.assert_allclose(np.unique(out), [0.0, 4 / 3], rtol=1e-6)
     assert abs((out == 0).mean() - 0.25) < 0.03
     config = layer.get_config()

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 from keras_cd import GraphDiffusion, graph
 from keras_cd.layers import PrecomputedDiffusion
@@ -29,14 +30,15 @@ def test_layer_contract(tmp_path):
 @pytest.mark.parametrize("scheme", ["explicit", "implicit"])
 def test_equals_graph_diffusion_at_the_rows(scheme):
     u = np.random.default_rng(0).normal(size=(30, 3)).astype("float32")
-    full = np.asarray(GraphDiffusion(5, 0.2, scheme=scheme, solver_iterations=50)(u, EDGES))
+    full = convert_to_numpy(GraphDiffusion(5, 0.2, scheme=scheme, solver_iterations=50)(u, EDGES))
     rows = np.array([7, 1, 29])
     operator = graph.diffusion_rows(EDGES, rows, 5, 0.2, scheme)
     out = PrecomputedDiffusion()(u, operator.toarray())
     assert out.shape == (3, 3)
-    np.testing.assert_allclose(np.asarray(out), full[rows], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(convert_to_numpy(out), full[rows], rtol=1e-5, atol=1e-6)
 
 
+# TensorFlow only: a tf.SparseTensor operator under tf.function(jit_compile=True).
 @pytest.mark.tensorflow
 def test_a_sparse_operator_gives_the_dense_result_and_compiles_with_xla():
     import tensorflow as tf
@@ -64,9 +66,9 @@ def test_coin_with_rows_is_coin_with_the_layer_read_at_those_rows():
     rows_model.set_weights(layered.get_weights())
     rows = np.array([2, 3, 11, 28])
     operator = graph.diffusion_rows(EDGES, rows, 5, 0.2).toarray()
-    expected = np.asarray(layered([features, *EDGES]))[rows]
+    expected = convert_to_numpy(layered([features, *EDGES]))[rows]
     np.testing.assert_allclose(
-        np.asarray(rows_model([features, operator])), expected, rtol=1e-5, atol=1e-6
+        convert_to_numpy(rows_model([features, operator])), expected, rtol=1e-5, atol=1e-6
     )
     with pytest.raises(ValueError, match="precomputed diffusion rows fix sigma2"):
         coin_classifier(6, 3, graph="rows", trainable_sigma2=True)
@@ -90,5 +92,6 @@ def test_saved_model_round_trip(tmp_path):
     features = np.random.default_rng(3).random((30, 6)).astype("float32")
     operator = ALL_ROWS[:4]
     np.testing.assert_array_equal(
-        np.asarray(model([features, operator])), np.asarray(loaded([features, operator]))
+        convert_to_numpy(model([features, operator])),
+        convert_to_numpy(loaded([features, operator])),
     )

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 import keras_cd
 from keras_cd.models import cd_resnet
@@ -35,11 +36,11 @@ def test_sigma_zero_is_the_plain_resnet_with_the_same_weights(rng):
     diffusive = cd_resnet(depth=8, sigma=0.5, seed=0)
     plain = cd_resnet(depth=8, sigma=0.0)
     plain.set_weights(diffusive.get_weights())
-    np.testing.assert_array_equal(np.asarray(plain(x)), np.asarray(diffusive(x)))
+    np.testing.assert_array_equal(convert_to_numpy(plain(x)), convert_to_numpy(diffusive(x)))
     with keras_cd.monte_carlo():
-        np.testing.assert_array_equal(np.asarray(plain(x)), np.asarray(plain(x)))
-        assert not np.allclose(np.asarray(plain(x)), np.asarray(diffusive(x)))
-    probabilities = np.asarray(plain(x))
+        np.testing.assert_array_equal(convert_to_numpy(plain(x)), convert_to_numpy(plain(x)))
+        assert not np.allclose(convert_to_numpy(plain(x)), convert_to_numpy(diffusive(x)))
+    probabilities = convert_to_numpy(plain(x))
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
 
 
@@ -78,11 +79,9 @@ def test_bad_arguments(kwargs, argument):
 
 
 def test_weight_decay_is_coupled_l2_on_every_kernel():
-    import numpy as np
-
     model = keras_cd.models.cd_resnet(depth=8, input_shape=(8, 8, 1), weight_decay=1e-3)
     kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
     assert len(model.losses) == len(kernels) == 1 + 3 * 2 + 2 + 1  # stem, blocks, projections, head
-    expected = 1e-3 / 2 * sum(float(np.sum(np.square(w))) for w in kernels)
-    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-5)
+    expected = 1e-3 / 2 * sum(float(np.sum(np.square(convert_to_numpy(w)))) for w in kernels)
+    assert float(convert_to_numpy(sum(model.losses))) == pytest.approx(expected, rel=1e-5)
     assert not keras_cd.models.cd_resnet(depth=8, input_shape=(8, 8, 1)).losses

@@ -3,6 +3,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from keras.ops import convert_to_numpy
 
 import keras_cd
 from keras_cd import graph
@@ -22,13 +23,14 @@ def test_edge_and_dense_models_agree_and_output_distributions():
     edge_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2)
     dense_model = keras_cd.models.coin_classifier(12, 3, num_steps=5, sigma2=0.2, graph="dense")
     dense_model.set_weights(edge_model.get_weights())
-    a = np.asarray(edge_model([x, *edges]))
-    b = np.asarray(dense_model([x, dense]))
+    a = convert_to_numpy(edge_model([x, *edges]))
+    b = convert_to_numpy(dense_model([x, dense]))
     np.testing.assert_allclose(a, b, atol=1e-5)
     np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-5)  # L 1 = 0 keeps rows on the simplex
     assert np.all(a >= 0)
 
 
+# TensorFlow only: tf.SparseTensor Laplacian and features (graph="sparse").
 @pytest.mark.tensorflow
 def test_sparse_laplacian_and_sparse_features_give_the_edge_model_result():
     import tensorflow as tf
@@ -57,7 +59,9 @@ def test_num_steps_zero_is_the_reference_residual_base_classifier():
     kernel, b1, b2 = model.get_weights()
     w1, w2 = kernel[:, :12], kernel[:, 12:]
     h = x + np.maximum(x @ w1 + b1, 0)
-    np.testing.assert_allclose(np.asarray(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5)
+    np.testing.assert_allclose(
+        convert_to_numpy(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5
+    )
 
 
 def test_low_rank_base_is_a_residual_step_with_a_rank_h_velocity():
@@ -70,7 +74,9 @@ def test_low_rank_base_is_a_residual_step_with_a_rank_h_velocity():
     velocity = readout @ np.linalg.pinv(w2)  # (5, 12), V W2 = U since W2 has full column rank
     np.testing.assert_allclose(velocity @ w2, readout, atol=1e-5)
     h = x + np.maximum(x @ w1 + b1, 0) @ velocity
-    np.testing.assert_allclose(np.asarray(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5)
+    np.testing.assert_allclose(
+        convert_to_numpy(model([x, *edges])), softmax(h @ w2 + b2), atol=1e-5
+    )
 
 
 def test_diffusion_smooths_the_base_prediction_along_the_graph():
@@ -78,7 +84,7 @@ def test_diffusion_smooths_the_base_prediction_along_the_graph():
     model = keras_cd.models.coin_classifier(12, 3, num_steps=10, sigma2=0.2)
     base = keras_cd.models.coin_classifier(12, 3, num_steps=0)
     base.set_weights(model.get_weights())
-    p0, p = np.asarray(base([x, *edges])), np.asarray(model([x, *edges]))
+    p0, p = convert_to_numpy(base([x, *edges])), convert_to_numpy(model([x, *edges]))
     expected = np.linalg.matrix_power(np.eye(40) - 0.2 * dense, 10) @ p0
     np.testing.assert_allclose(p, expected, atol=1e-5)
     energy = lambda u: np.einsum("nc,nm,mc->", u, dense, u)
@@ -93,7 +99,9 @@ def test_saves_loads_and_warns_when_unstable(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loaded = keras.saving.load_model(tmp_path / "coin.keras")
-    np.testing.assert_array_equal(np.asarray(model([x, *edges])), np.asarray(loaded([x, *edges])))
+    np.testing.assert_array_equal(
+        convert_to_numpy(model([x, *edges])), convert_to_numpy(loaded([x, *edges]))
+    )
 
 
 @pytest.mark.parametrize(
@@ -118,9 +126,7 @@ def test_the_same_seed_builds_the_same_model_and_dropout_masks():
 
     def outputs(seed):
         model = keras_cd.models.coin_classifier(12, 3, num_steps=3, sigma2=0.2, seed=seed)
-        return [np.asarray(w) for w in model.get_weights()], np.asarray(
-            model([x, *edges], training=True)
-        )
+        return model.get_weights(), convert_to_numpy(model([x, *edges], training=True))
 
     (weights_a, out_a), (weights_b, out_b) = outputs(7), outputs(7)
     for a, b in zip(weights_a, weights_b):

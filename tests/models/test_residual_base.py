@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras.ops import convert_to_numpy
 
 from keras_cd.models import ResidualBaseClassifier
 from tests.layer_contract import check_layer_contract
@@ -24,11 +24,14 @@ def test_layer_contract(hidden_units, tmp_path):
 
 
 def sparse_features(rng, rows=50, columns=40, density=0.1):
+    import tensorflow as tf
+
     dense = (rng.random((rows, columns)) < density) * rng.random((rows, columns))
     dense = dense.astype("float32")
     return dense, tf.sparse.from_dense(dense)
 
 
+# TensorFlow only: tf.SparseTensor features.
 @pytest.mark.tensorflow
 @pytest.mark.parametrize("hidden_units", [8, None])
 def test_sparse_input_gives_the_dense_result(rng, hidden_units):
@@ -37,8 +40,11 @@ def test_sparse_input_gives_the_dense_result(rng, hidden_units):
     np.testing.assert_allclose(np.asarray(layer(sparse)), np.asarray(layer(dense)), atol=1e-5)
 
 
+# TensorFlow only: tf.SparseTensor features under tf.function(jit_compile=True).
 @pytest.mark.tensorflow
 def test_sparse_input_compiles_under_xla_with_the_same_gradients(rng):
+    import tensorflow as tf
+
     dense, sparse = sparse_features(rng)
     layer = ResidualBaseClassifier(4, 8)
     layer(dense)
@@ -65,11 +71,13 @@ def test_input_dropout_drops_whole_features_consistently_for_both_branches(rng):
     layer(x)
     layer.kernel.assign(np.array([[1.0, 0.0, 0.0, 1.0, 2.0]], "float32"))
     layer.readout.assign(np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], "float32"))
-    out = np.asarray(layer(x, training=True))
+    out = convert_to_numpy(layer(x, training=True))
     np.testing.assert_allclose(out[:, 1], 1.5 * out[:, 0], rtol=1e-6)
     np.testing.assert_allclose(np.unique(out[:, 0]), [0.0, 2 / 0.75], rtol=1e-6)
     assert abs(out[:, 0].mean() / 2 - 1.0) < 5 * np.sqrt(1 / 0.75 - 1) / np.sqrt(len(x))
-    np.testing.assert_allclose(np.asarray(layer(x)), np.tile([[2.0, 3.0]], (2000, 1)), rtol=1e-6)
+    np.testing.assert_allclose(
+        convert_to_numpy(layer(x)), np.tile([[2.0, 3.0]], (2000, 1)), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
