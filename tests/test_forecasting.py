@@ -5,6 +5,7 @@ import pytest
 
 from keras_cd.datasets import england_covid, load_england_covid
 from tests.datasets.test_england_covid import write_covid
+from tests.diverging import diverging as diverging_trainer
 
 pytestmark = pytest.mark.tensorflow
 
@@ -169,17 +170,10 @@ def test_the_protocol_with_two_workers_gives_the_same_runs(data):
 
 
 def diverging(init_seeds):
-    """A ForecastingTrainer whose runs of `init_seeds` train with a learning rate
-    of 1e30: the weights blow up after the first step."""
+    """The ForecastingTrainer whose runs of `init_seeds` diverge (tests/diverging.py)."""
     from keras_cd.forecasting import ForecastingTrainer
 
-    class Diverging(ForecastingTrainer):
-        def _reinitialize(self, init_seed):
-            super()._reinitialize(init_seed)  # also restores the learning rate
-            if init_seed in init_seeds:
-                self.optimizer.learning_rate.assign(1e30)
-
-    return Diverging
+    return diverging_trainer(ForecastingTrainer, init_seeds)
 
 
 def test_a_run_that_turns_nan_fails_by_name_after_a_good_run(data):

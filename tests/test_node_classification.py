@@ -8,6 +8,7 @@ import pytest
 from keras_cd import datasets, graph
 from keras_cd import node_classification as nc
 from keras_cd.node_classification import NodeClassificationTrainer
+from tests.diverging import diverging as diverging_trainer
 from tests.examples.test_train_graph import planted_partition
 
 FAST = {"max_epochs": 60, "patience": 10}
@@ -117,16 +118,8 @@ def test_two_workers_give_the_same_runs_as_one(data):
 
 
 def diverging(init_seeds):
-    """A NodeClassificationTrainer whose runs of `init_seeds` train with a learning
-    rate of 1e30: NaN from the first epoch."""
-
-    class Diverging(NodeClassificationTrainer):
-        def _reinitialize(self, init_seed):
-            super()._reinitialize(init_seed)  # also restores the learning rate
-            if init_seed in init_seeds:
-                self.optimizer.learning_rate.assign(1e30)
-
-    return Diverging
+    """The NodeClassificationTrainer whose runs of `init_seeds` diverge (tests/diverging.py)."""
+    return diverging_trainer(NodeClassificationTrainer, init_seeds)
 
 
 def test_a_run_nan_from_the_first_epoch_fails_by_name_not_with_the_last_runs_weights(data):
