@@ -1,11 +1,15 @@
 """keras_cd.robustness: attacks against closed forms, EOT, and the sweep's bookkeeping."""
 
+import json
+import math
+
 import keras
 import numpy as np
 import pytest
 
 from keras_cd import robustness as rb
 from keras_cd.layers import DiffusionNoise
+from keras_cd.robustness import apgd
 
 pytestmark = pytest.mark.tensorflow
 
@@ -122,19 +126,204 @@ def test_summary_takes_each_seeds_minimum_over_attacks():
         {"seed": 1, "defence": "d", "attack": "a", "accuracy": 0.2},
         {"seed": 1, "defence": "d", "attack": "b", "accuracy": 0.5},
     ]
-    cells, worst = rb.summarize(records)
-    assert cells[("d", "a")] == (pytest.approx(0.4), pytest.approx(0.2), 2)
-    assert worst["d"] == (pytest.approx(0.3), pytest.approx(0.1), 2)  # minima 0.4 and 0.2
+    summary = rb.summarize(records)
+    assert summary.cells[("d", "a")] == (pytest.approx(0.4), pytest.approx(0.2), 2)
+    assert summary.minimum["d"] == (pytest.approx(0.3), pytest.approx(0.1), 2)  # 0.4 and 0.2
+    assert summary.robust == {}  # no per-example verdicts recorded: no per-example figure
+
+
+def verdicts(broken, count=10):
+    return "".join("0" if i in broken else "1" for i in range(count))
+
+
+def test_per_example_robust_accuracy_counts_an_image_broken_by_any_attack():
+    """Two attacks breaking disjoint images: each leaves 80%, together they leave 60%."""
+    records = []
+    for seed, (a, b) in enumerate([({0, 1}, {2, 3}), ({0, 1}, {0, 1, 4})]):
+        records += [
+            {"seed": seed, "defence": "d", "attack": "clean", "correct": verdicts(set())},
+            {"seed": seed, "defence": "d", "attack": "a", "correct": verdicts(a)},
+            {"seed": seed, "defence": "d", "attack": "b", "correct": verdicts(b)},
+        ]
+    for record in records:
+        record["accuracy"] = record["correct"].count("1") / 10
+        record["agreement"] = 1.0 if record["attack"] != "b" else 0.9
+    summary = rb.summarize(records)
+    # seed 0: disjoint, per example 0.6 < min(0.8, 0.8); seed 1: nested, 0.7 = min(0.8, 0.7)
+    assert summary.robust["d"] == (pytest.approx(0.65), pytest.approx(0.05), 2)
+    assert summary.minimum["d"] == (pytest.approx(0.75), pytest.approx(0.05), 2)
+    assert summary.agreement["d"] == (pytest.approx((4 + 2 * 0.9) / 6), pytest.approx(0.9))
+    # an image wrong without any attack is not robust either
+    records[0]["correct"] = verdicts({9})
+    assert rb.summarize(records).robust["d"][0] == pytest.approx(0.6)
+    records[1]["correct"] = "1" * 9
+    with pytest.raises(ValueError, match="one length of `correct`"):
+        rb.summarize(records)
+
+
+def test_sweep_records_every_examples_verdict_and_its_agreement():
+    weights, bias, x, y = binary_problem(count=40, seed=6)
+    models = {
+        "plain": linear_classifier(weights, bias),
+        "noisy": linear_classifier(weights, bias, noise=0.3, seed=3),
+    }
+    specs = [rb.DefenceSpec("plain"), rb.DefenceSpec("noisy", samples=4, max_samples=16)]
+    attacks = [
+        rb.Attack("pgd", 0.03, steps=3, eot_samples=2),
+        rb.Attack("square", 0.03, queries=10, eot_samples=2),
+    ]
+    records = rb.run_sweep(specs, models, attacks, x, y)
+    assert json.loads(json.dumps(records)) == records
+    assert [r["attack"] for r in records[:3]] == ["clean", "PGD-3 EOT2 R1", "square 10q EOT2"]
+    for record in records:
+        assert len(record["correct"]) == len(x)
+        assert record["accuracy"] == record["correct"].count("1") / len(x)
+        assert 0 <= record["agreement"] <= 1
+    assert all(r["agreement"] == 1.0 for r in records if r["defence"] == "plain")
+    adversarial = rb.pgd(rb.Defence(models["plain"]), x, y, 0.03, steps=3, eot_samples=0)
+    expected = "".join(
+        "1" if c else "0" for c in rb.Defence(models["plain"]).correct(adversarial, y)
+    )
+    assert records[1]["correct"] == expected
 
 
 def test_attack_labels_and_the_default_sweep():
-    attacks = rb.default_attacks(eps=0.05, scoring_samples=16)
+    attacks = rb.default_attacks(eps=0.05, eot_samples=16, apgd=False)
     labels = [a.label for a in attacks]
     assert len(set(labels)) == len(labels)
-    assert max(a.eot_samples for a in attacks) >= 16  # at least as many as the scoring
-    assert {"square 300q", "transfer PGD-50 EOT0 R1", "PGD-200 EOT16 R1"} <= set(labels)
+    assert max(a.eot_samples for a in attacks) >= 16  # at least as many as the reference
+    assert {"square 300q EOT16", "transfer PGD-50 EOT0 R1", "PGD-200 EOT16 R1"} <= set(labels)
+    with_apgd = [a.label for a in rb.default_attacks(eps=0.05, eot_samples=16, apgd=True)]
+    assert with_apgd[: len(labels)] == labels
+    assert with_apgd[len(labels) :] == ["APGD-CE-100 EOT16 R1", "APGD-DLR-100 EOT16 R1"]
+    with pytest.raises(ValueError, match="Invalid value for `kind`"):
+        rb.Attack("fgsm", 0.05)
 
 
+# Andriushchenko et al.'s p_selection on 10,000 iterations, written out:
+# (last iteration with this many halvings, halvings).
+REFERENCE_SCHEDULE = [(10, 0), (50, 1), (200, 2), (500, 3), (1000, 4), (2000, 5)]
+REFERENCE_SCHEDULE += [(4000, 6), (6000, 7), (8000, 8), (9999, 9)]
+
+
+def test_square_fraction_is_the_reference_schedule():
+    previous = -1
+    for last, halvings in REFERENCE_SCHEDULE:
+        for query in (previous + 1, last):
+            assert rb.square_fraction(query, 10000, 0.8) == 0.8 / 2**halvings, query
+        previous = last
+    # rescaled to 300 queries: iteration q is read as int(q / 300 * 10000)
+    rescaled = {0: 0, 1: 1, 2: 2, 6: 2, 7: 3, 15: 3, 16: 4, 30: 4, 31: 5, 60: 5, 61: 6}
+    rescaled |= {120: 6, 121: 7, 180: 7, 181: 8, 240: 8, 241: 9, 299: 9}
+    for query, halvings in rescaled.items():
+        assert rb.square_fraction(query, 300, 0.3) == pytest.approx(0.3 / 2**halvings), query
+    values = [rb.square_fraction(q, 300, 0.3) for q in range(300)]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 10  # 9 halvings
+    for query, queries in ((300, 300), (-1, 300)):
+        with pytest.raises(ValueError, match="Invalid value for `query`"):
+            rb.square_fraction(query, queries)
+
+
+class RecordingDefence:
+    """Answers every query with the same probabilities (so Square never keeps a
+    change) and records what it was asked."""
+
+    samples = 0
+
+    def __init__(self):
+        self.queries = []
+
+    def probabilities(self, x, samples=None):
+        self.queries.append(np.array(x))
+        return np.tile([[0.9, 0.1]], (len(x), 1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_square_redraws_a_window_that_would_change_nothing(channels):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.2, 0.8, (30, 8, 8, channels)).astype("float32")
+    defence = RecordingDefence()
+    adversarial = rb.square(defence, x, np.zeros(30, int), 0.1, queries=60, seed=1)
+    start = defence.queries[0]  # the stripes; nothing is ever kept
+    np.testing.assert_array_equal(adversarial, start)
+    assert len(defence.queries) == 60  # the start and 59 queries
+    for candidate in defence.queries[1:]:
+        changed = np.abs(candidate - start).reshape(len(x), -1).max(axis=1)
+        assert np.all(changed > 0.1)  # every query moves a pixel from +eps to -eps or back
+        assert np.abs(candidate - x).max() <= 0.1 + 1e-6
+
+
+def test_square_ends_when_eps_is_below_the_float32_resolution():
+    x = np.full((4, 8, 8, 1), 0.5, "float32")
+    adversarial = rb.square(RecordingDefence(), x, np.zeros(4, int), 1e-10, queries=5)
+    np.testing.assert_array_equal(adversarial, x)  # no window can change: redraws are bounded
+
+
+def test_attacks_refuse_inputs_outside_the_clip_range_and_stay_inside_it():
+    weights, bias, x, y = binary_problem(count=60, seed=7)
+    shifted = x - 0.5  # in [-0.2, 0.2]
+    defence = rb.Defence(linear_classifier(weights, bias + 0.5 * weights.sum(axis=0)))
+    for attack in (rb.pgd, rb.square):
+        with pytest.raises(ValueError, match=r"Invalid value for `x`.*clip range \[0, 1\]"):
+            attack(defence, shifted, y, 0.05)
+        with pytest.raises(ValueError, match="Invalid value for `clip`"):
+            attack(defence, x, y, 0.05, clip=(1.0, 0.0))
+        adversarial = attack(defence, shifted, y, 0.05, clip=(-0.2, 0.2))
+        assert adversarial.min() >= -0.2 and adversarial.max() <= 0.2
+        assert adversarial.min() < 0  # the box is the one given, not [0, 1]
+        assert np.abs(adversarial - shifted).max() <= 0.05 + 1e-6
+    nan = x.copy()
+    nan[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="and NaN"):
+        rb.pgd(defence, nan, y, 0.05)
+
+
+def noisy_binary_problem(count, noise, seed):
+    """Points near the boundary of a linear classifier behind input noise, and
+    each one's closed-form probability that a single noisy pass gets it right."""
+    weights, bias, x, y = binary_problem(count=count, seed=seed)
+    flat = x.reshape(count, -1)
+    direction = weights[:, y] - weights[:, 1 - y]  # (16, N)
+    margin = np.einsum("nd,dn->n", flat, direction) + bias[y] - bias[1 - y]
+    spread = noise * np.linalg.norm(direction, axis=0)  # std of the noisy margin
+    z = margin / spread
+    single = np.array([0.5 * (1 + math.erf(value / math.sqrt(2))) for value in z])
+    return weights, bias, x, y, z, single
+
+
+def test_rescoring_agreement_matches_the_closed_form():
+    """One noisy pass of a linear classifier is right with probability Phi(margin / std);
+    two independent scorings agree with probability P^2 + (1 - P)^2."""
+    weights, bias, x, y, _, single = noisy_binary_problem(2000, noise=0.1, seed=8)
+    defence = rb.Defence(linear_classifier(weights, bias, noise=0.1, seed=4), samples=1)
+    correct, agreement = rb.rescoring_agreement(defence, x, y)
+    expected = np.mean(single**2 + (1 - single) ** 2)
+    assert 0.6 < expected < 0.9  # the test can tell
+    assert agreement == pytest.approx(expected, abs=0.03)  # 4 standard errors
+    assert correct.mean() == pytest.approx(single.mean(), abs=0.04)
+    deterministic = rb.Defence(linear_classifier(weights, bias, noise=0.1, seed=4))
+    assert rb.rescoring_agreement(deterministic, x, y)[1] == 1.0
+
+
+def test_sequential_scoring_settles_the_examples_near_the_boundary():
+    """The smoothed binary linear classifier is right exactly where the margin is
+    positive; more passes near the boundary repeat that verdict far more often."""
+    weights, bias, x, y, z, _ = noisy_binary_problem(600, noise=0.05, seed=9)
+    model = linear_classifier(weights, bias, noise=0.05, seed=5)
+    truth = z > 0
+    fixed = rb.Defence(model, samples=8)
+    sequential = rb.Defence(model, samples=8, max_samples=8192)
+    fixed_right, fixed_agreement = rb.rescoring_agreement(fixed, x, y)
+    right, agreement = rb.rescoring_agreement(sequential, x, y)
+    # only |z| < 3 / sqrt(8192) (about 1% of these points) stays a coin flip
+    assert fixed_agreement < 0.95 and agreement > 0.985
+    assert np.mean(right == truth) > 0.985 > np.mean(fixed_right == truth)
+    assert np.all(right[np.abs(z) > 0.5] == truth[np.abs(z) > 0.5])
+    with pytest.raises(ValueError, match="Invalid value for `max_samples`"):
+        rb.Defence(model, samples=8, max_samples=0)
+
+
+@pytest.mark.slow
 def test_the_quick_sweep_runs_end_to_end():
     import os
     import subprocess
@@ -149,7 +338,126 @@ def test_the_quick_sweep_runs_end_to_end():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    assert any(line.startswith("MINIMUM over attacks") for line in lines)
+    assert any(line.startswith("PER EXAMPLE, all attacks") for line in lines)
+    assert any(line.startswith("min over attacks (aggregate)") for line in lines)
+    assert any(line.startswith("rescoring agreement (%)") for line in lines)
     assert any(line.startswith("certified accuracy (%)") for line in lines)
+    assert ("APGD-CE-2 EOT2 R1" in result.stdout) == apgd.available()
     for name in ("plain", "noise-trained 0.2 +MC", "CD 0.2"):
         assert name in result.stdout
+
+
+def three_class_problem(count=120, seed=0):
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(16, 3))
+    x = rng.uniform(0.3, 0.7, (count, 4, 4, 1)).astype("float32")
+    bias = -0.5 * weights.sum(axis=0)
+    y = np.argmax(x.reshape(count, 16) @ weights + bias, axis=1)
+    return weights, bias, x, y
+
+
+def closed_form_robust_multiclass(weights, bias, x, y, eps):
+    """Linear classifier under L-inf (box not binding): robust iff against every other
+    class c the margin exceeds eps ||w_y - w_c||_1."""
+    logits = x.reshape(len(x), -1) @ weights + bias
+    robust = np.ones(len(x), bool)
+    for c in range(weights.shape[1]):
+        direction = weights[:, y] - weights[:, [c]]  # (16, N)
+        margin = logits[np.arange(len(x)), y] - logits[:, c]
+        robust &= (c == y) | (margin > eps * np.abs(direction).sum(axis=0))
+    return robust
+
+
+@pytest.mark.parametrize("loss", ["ce", "dlr"])
+def test_apgd_of_the_toolbox_finds_the_worst_case_of_a_linear_classifier(loss):
+    pytest.importorskip("art")
+    weights, bias, x, y = three_class_problem()
+    defence = rb.Defence(linear_classifier(weights, bias))
+    eps = 0.03
+    adversarial = apgd.apgd(defence, x, y, eps, loss=loss, steps=20, eot_samples=0)
+    expected = closed_form_robust_multiclass(weights, bias, x, y, eps)
+    assert 0.1 < expected.mean() < 0.9  # the test can tell attacks apart
+    robust = defence.correct(adversarial, y)
+    assert np.all(robust >= expected)  # never below the true optimum
+    # and nearly always at it (CE may climb towards a class it cannot reach)
+    assert np.mean(robust == expected) >= 0.95
+    assert np.abs(adversarial - x).max() <= eps + 1e-6
+    assert adversarial.min() >= 0 and adversarial.max() <= 1
+
+
+class NoisyPassCounter(keras.layers.Layer):
+    """Counts the examples that reach it with noise on (noisy != clean)."""
+
+    def build(self, input_shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False, name="n")
+
+    def call(self, inputs):
+        clean, noisy = inputs
+        moved = keras.ops.any(keras.ops.not_equal(clean, noisy), axis=(1, 2, 3))
+        self.count.assign_add(keras.ops.sum(keras.ops.cast(moved, "float32")))
+        return noisy
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+
+def test_apgd_climbs_the_monte_carlo_mean_over_eot_samples():
+    """Every gradient and loss the toolbox asks for is a mean over eot_samples noisy
+    passes: the noisy examples counted are at least steps x images x eot_samples."""
+    pytest.importorskip("art")
+    weights, bias, x, y = three_class_problem(count=20, seed=1)
+    inputs = keras.Input((4, 4, 1))
+    counter = NoisyPassCounter()
+    noisy = counter([inputs, DiffusionNoise(0.3, seed=0)(inputs)])
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(noisy)))
+    dense.set_weights([weights.astype("float32"), bias.astype("float32")])
+    defence = rb.Defence(model, samples=8)
+    adversarial = apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=8)
+    assert counter.count.numpy() >= 5 * len(x) * 8  # one mean of 8 passes per gradient
+    assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
+    counter.count.assign(0.0)
+    apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=0)  # the deterministic network
+    assert counter.count.numpy() == 0
+    classifier = apgd.art_classifier(defence, 0)  # its logits: log of the probabilities
+    np.testing.assert_allclose(np.exp(classifier.predict(x)), model(x), rtol=1e-5)
+
+
+def test_apgd_refuses_what_it_cannot_do(monkeypatch):
+    pytest.importorskip("art")
+    weights, bias, x, y = binary_problem(count=10)
+    defence = rb.Defence(linear_classifier(weights, bias))
+    with pytest.raises(ValueError, match="Invalid value for `loss`.*fewer than 3 classes"):
+        apgd.apgd(defence, x, y, 0.05, loss="dlr", steps=2, eot_samples=0)
+    with pytest.raises(ValueError, match="Invalid value for `x`"):
+        apgd.apgd(defence, x + 1, y, 0.05, steps=2, eot_samples=0)
+    for name in ("art", "art.attacks", "art.attacks.evasion", "art.estimators.classification"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)
+    with pytest.raises(ImportError, match=r'pip install "keras-cd\[attacks\]"'):
+        apgd.apgd(defence, x, y, 0.05, steps=2, eot_samples=0)
+
+
+def test_the_batched_dlr_loss_is_the_toolboxs():
+    pytest.importorskip("art")
+    import tensorflow as tf
+    from art.attacks.evasion import AutoProjectedGradientDescent
+    from art.estimators.classification import TensorFlowV2Classifier
+
+    def model(x, training=False):
+        return tf.reshape(x, [-1, 5]) * 3.0 - 1.0  # logits, not probabilities
+
+    classifier = TensorFlowV2Classifier(model, nb_classes=5, input_shape=(5,))
+    attack = AutoProjectedGradientDescent(
+        classifier, eps=0.1, loss_type="difference_logits_ratio", verbose=False
+    )
+    reference = attack.estimator._loss_object
+    reference.reduction = "none"
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(64, 5)).astype("float32")
+    labels = np.eye(5, dtype="float32")[rng.integers(0, 5, 64)]
+    ours = apgd.DifferenceOfLogitsRatio()
+    ours.reduction = "none"
+    expected = reference(tf.constant(labels), tf.constant(logits)).numpy()
+    np.testing.assert_allclose(ours(labels, logits).numpy(), expected, rtol=1e-5, atol=1e-6)
+    ours.reduction = "sum_over_batch_size"
+    assert float(ours(labels, logits)) == pytest.approx(expected.mean(), rel=1e-5)

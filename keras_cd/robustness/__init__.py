@@ -3,18 +3,32 @@
 - `Defence`: a model as the attacker and the scorer see it (deterministic,
   or the mean over Monte-Carlo passes of its own noise);
 - attacks: `pgd` (EOT samples, restarts, step-size schedules), `square`
-  (gradient-free, score-based), transfer (PGD on another network);
+  (gradient-free, score-based, with `square_fraction`, its schedule),
+  transfer (PGD on another network), and `keras_cd.robustness.apgd.apgd`
+  (APGD-CE / APGD-DLR of the adversarial-robustness-toolbox, the optional
+  `attacks` extra);
+- `rescoring_agreement`: how repeatable a stochastic defence's verdicts are;
 - `train_defences`, `run_sweep`, `certified_accuracy`, `summarize`: the
   plain, noise-trained and CD networks side by side under attacks of growing
-  strength (`benchmarks/robustness.py`).
+  strength, robust accuracy per example under the whole attack set
+  (`benchmarks/robustness.py`).
 
 TensorFlow backend (gradients with respect to the inputs).
 """
 
-from keras_cd.robustness.attacks import Defence, pgd, robust_accuracy, square
+from keras_cd.robustness.attacks import (
+    Defence,
+    check_clip,
+    pgd,
+    rescoring_agreement,
+    robust_accuracy,
+    square,
+    square_fraction,
+)
 from keras_cd.robustness.sweep import (
     Attack,
     DefenceSpec,
+    Summary,
     certified_accuracy,
     default_attacks,
     default_defences,
@@ -27,13 +41,17 @@ __all__ = [
     "Attack",
     "Defence",
     "DefenceSpec",
+    "Summary",
+    "check_clip",
     "certified_accuracy",
     "default_attacks",
     "default_defences",
     "pgd",
+    "rescoring_agreement",
     "robust_accuracy",
     "run_sweep",
     "square",
+    "square_fraction",
     "summarize",
     "train_defences",
 ]

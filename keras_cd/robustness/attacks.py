@@ -15,19 +15,29 @@ leaves gradient noise that a stronger attacker averages away.
 - `square`: Andriushchenko et al.'s (2020) Square Attack, score-based
   random search on the margin of the mean probabilities, no gradients: it
   exposes a defence whose gradients are masked (noisy, flat or wrong).
+  `square_fraction` is its schedule of the square's size.
 - `transfer`: PGD adversarials crafted on another (e.g. the plain) network.
+- `keras_cd.robustness.apgd`: APGD-CE and APGD-DLR (Croce & Hein, 2020) of
+  the adversarial-robustness-toolbox, through the same mean probabilities.
 
-`Defence` wraps a model and its scoring; `robust_accuracy` runs an attack
-and scores it. TensorFlow backend (gradients with respect to the inputs).
+Both attacks here take the box `clip=(low, high)` the inputs live in, refuse
+inputs outside it and keep the adversarials inside it. `Defence` wraps a
+model and its scoring; `robust_accuracy` scores adversarials, and
+`rescoring_agreement` tells whether a stochastic defence's scoring is
+repeatable enough to count single examples. TensorFlow backend (gradients
+with respect to the inputs).
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
 from keras_cd import _validation
 
 SCHEDULES = ("constant", "cosine")
+SCORING_Z = 3.0  # sequential scoring: standard errors from the boundary to stop
+PASS_CHUNK = 8192  # sequential scoring: images (examples x passes) per forward pass
 
 
 @dataclasses.dataclass
@@ -42,15 +52,29 @@ class Defence:
             a CD network's diffusion, or a `DiffusionNoise` on the inputs,
             i.e. input smoothing).
         batch_size: int, examples per forward pass (before the samples).
+        max_samples: int or None, sequential scoring: when larger than
+            `samples`, `correct` keeps drawing rounds of `samples` passes for
+            the examples whose margin p_y - max_{c != y} p_c of the running
+            mean is within `SCORING_Z` (3) standard errors of 0, until it is
+            not or `max_samples` passes are drawn. The verdict stays the
+            argmax of the mean probability; only examples near the decision
+            boundary pay for the extra passes, so two scorings agree on
+            nearly every example (`rescoring_agreement`). None: fixed
+            `samples`.
     """
 
     model: object
     samples: int = 0
     batch_size: int = 256
+    max_samples: object = None
 
     def __post_init__(self):
         self.samples = _validation.non_negative_int("samples", self.samples, "Use e.g. 16.")
         self.batch_size = _validation.positive_int("batch_size", self.batch_size, "Use e.g. 256.")
+        if self.max_samples is not None:
+            self.max_samples = _validation.positive_int(
+                "max_samples", self.max_samples, "Use e.g. 2048, or None for fixed samples."
+            )
         self._functions = {}
 
     def _mean_probabilities(self, x, samples):
@@ -79,10 +103,17 @@ class Defence:
                     loss = tf.keras.losses.sparse_categorical_crossentropy(y, p)
                 return tape.gradient(loss, x)
 
-            self._functions[key] = tf.function(probabilities if kind == "p" else gradient)
+            def passes(x):  # (batch, samples, C): every pass's probabilities
+                tiled = tf.tile(x, [samples] + [1] * (len(x.shape) - 1))
+                p = tf.reshape(self.model(tiled, training=False), [samples, tf.shape(x)[0], -1])
+                return tf.transpose(p, [1, 0, 2])
+
+            functions = {"p": probabilities, "g": gradient, "passes": passes}
+            # one trace for every batch size (Square's and the scoring's shrink)
+            self._functions[key] = tf.function(functions[kind], reduce_retracing=True)
         return self._functions[key]
 
-    def _run(self, function, samples, *arrays):
+    def _run(self, function, samples, *arrays, batch_size=None):
         """Runs `function` in batches; inside monte_carlo() when samples > 0.
 
         The noise comes from the model's own seeded noise layers, so a
@@ -91,10 +122,11 @@ class Defence:
 
         from keras_cd.inference import monte_carlo
 
+        batch_size = batch_size or self.batch_size
         outputs = []
         with monte_carlo() if samples else contextlib.nullcontext():
-            for start in range(0, len(arrays[0]), self.batch_size):
-                parts = [a[start : start + self.batch_size] for a in arrays]
+            for start in range(0, len(arrays[0]), batch_size):
+                parts = [a[start : start + batch_size] for a in arrays]
                 outputs.append(np.asarray(function(*parts)))
         return np.concatenate(outputs)
 
@@ -112,8 +144,47 @@ class Defence:
         return self._run(self._function("g", samples), samples, x, np.asarray(y))
 
     def correct(self, x, y):
-        """Whether the defence's scored prediction is right, per example."""
-        return np.argmax(self.probabilities(x), axis=-1) == np.asarray(y)
+        """Whether the defence's scored prediction is right, per example.
+
+        The argmax of the mean probability over `samples` passes; with
+        `max_samples`, over more passes for examples near the boundary."""
+        y = np.asarray(y)
+        sequential = self.samples and self.max_samples and self.max_samples > self.samples
+        if not sequential or not len(y):
+            return np.argmax(self.probabilities(x), axis=-1) == y
+        return np.argmax(self._sequential_mean(np.asarray(x, "float32"), y), axis=-1) == y
+
+    def _sequential_mean(self, x, y):
+        """Mean probabilities, drawn in rounds while an example's margin is
+        within SCORING_Z standard errors of 0: `samples` passes, then rounds
+        that double the passes drawn, up to `max_samples`; a round's passes
+        go through the network in chunks of about PASS_CHUNK images."""
+        total = drawn = squares = None
+        pending = np.arange(len(x))
+        size = self.samples
+        while pending.size and size > 0:
+            function = self._function("passes", size)
+            batch = max(1, min(self.batch_size, PASS_CHUNK // size))
+            passes = self._run(function, size, x[pending], batch_size=batch)  # (m, size, C)
+            if total is None:
+                total = np.zeros((len(x), passes.shape[-1]))
+                squares, drawn = np.zeros_like(total), np.zeros(len(x))
+            rows = np.arange(len(pending))
+            true = passes[rows, :, y[pending]]  # (m, size)
+            total[pending] += passes.sum(axis=1)
+            squares[pending] += ((true[:, :, None] - passes) ** 2).sum(axis=1)
+            drawn[pending] += passes.shape[1]
+            mean = total[pending] / drawn[pending, None]
+            gaps = mean[rows, y[pending]][:, None] - mean  # margin against each class
+            gaps[rows, y[pending]] = np.inf
+            rival = np.argmin(gaps, axis=1)
+            margin = gaps[rows, rival]
+            variance = squares[pending, rival] / drawn[pending] - margin**2
+            error = np.sqrt(np.maximum(variance, 0) / drawn[pending])
+            pending = pending[np.abs(margin) <= SCORING_Z * error]
+            done = int(drawn[pending[0]]) if pending.size else 0  # the same for all pending
+            size = min(done, self.max_samples - done)  # double what is drawn, within the cap
+        return total / drawn[:, None]
 
 
 def _step_sizes(eps, steps, schedule):
@@ -122,32 +193,98 @@ def _step_sizes(eps, steps, schedule):
     return eps / 2 * 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps))
 
 
-def pgd(defence, x, y, eps, steps=10, eot_samples=0, restarts=1, schedule="constant", seed=0):
+def check_clip(clip, x):
+    """Returns `clip` as floats `(low, high)` after checking `x` lies inside it.
+
+    Args:
+        clip: pair of numbers `(low, high)`, low < high: the box the inputs
+            (pixels) live in.
+        x: array of inputs.
+
+    Returns:
+        `(low, high)` as floats.
+
+    Raises:
+        ValueError: if `clip` is not such a pair, or if a value of `x` lies
+            outside `[low, high]` (or is not a number): an attack that
+            clipped such inputs into the box would move them by more than
+            eps before it started.
+    """
+    fix = "Use e.g. clip=(0.0, 1.0), the range of the pixels."
+    try:
+        low, high = (float(value) for value in clip)
+    except (TypeError, ValueError):
+        _validation.invalid("clip", "a pair (low, high) of numbers", clip, fix)
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        _validation.invalid("clip", "a pair (low, high) of finite numbers, low < high", clip, fix)
+    x = np.asarray(x)
+    if not np.all((x >= low) & (x <= high)):
+        raise ValueError(
+            f"Invalid value for `x`: expected inputs inside the clip range "
+            f"[{low:g}, {high:g}]. Received: x with values in "
+            f"[{np.nanmin(x):g}, {np.nanmax(x):g}]"
+            f"{' and NaN' if np.isnan(x).any() else ''}. Scale the inputs into "
+            f"[{low:g}, {high:g}] (as the model was trained), or pass "
+            f"clip=(low, high) with the range they live in."
+        )
+    return low, high
+
+
+def pgd(
+    defence,
+    x,
+    y,
+    eps,
+    steps=10,
+    eot_samples=0,
+    restarts=1,
+    schedule="constant",
+    seed=0,
+    clip=(0.0, 1.0),
+):
     """L-infinity PGD on the cross-entropy of the defence's mean probability.
 
     Each restart starts uniformly in the eps-ball, takes `steps` signed
     gradient steps (gradient from `eot_samples` passes of the defence's
     noise, 0 for a deterministic network) and projects back onto the ball
-    and [0, 1]. For each example the adversarial of the first restart that
-    the defence's scoring gets wrong is kept (else the last).
+    and the box `clip`. For each example the adversarial of the first
+    restart that the defence's scoring gets wrong is kept (else the last).
+
+    Args:
+        defence: `Defence`, the attacked model and its scoring.
+        x: (N, ...) inputs, inside `clip`.
+        y: (N,) integer labels.
+        eps: float >= 0, the L-infinity radius.
+        steps: int >= 1, gradient steps per restart. Defaults to `10`.
+        eot_samples: int >= 0, noisy passes per gradient. Defaults to `0`.
+        restarts: int >= 1. Defaults to `1`.
+        schedule: `"constant"` or `"cosine"` step sizes. Defaults to
+            `"constant"`.
+        seed: int, seed of the random starts. Defaults to `0`.
+        clip: `(low, high)`, the box of valid inputs. Defaults to
+            `(0.0, 1.0)`.
 
     Returns:
         (N, ...) float32 adversarial inputs.
+
+    Raises:
+        ValueError: for an invalid argument, or `x` outside `clip`.
     """
     eps = _validation.non_negative_float("eps", eps, "Use e.g. 0.05 (pixels in [0, 1]).")
     steps = _validation.positive_int("steps", steps, "Use e.g. 10.")
     restarts = _validation.positive_int("restarts", restarts, "Use e.g. 1 or 5.")
     _validation.one_of("schedule", schedule, SCHEDULES, "Use 'constant' or 'cosine'.")
     x, y = np.asarray(x, "float32"), np.asarray(y)
+    low, high = check_clip(clip, x)
     rng = np.random.default_rng(seed)
     best = x.copy()
     broken = np.zeros(len(x), bool)
     for _ in range(restarts):
-        adversarial = np.clip(x + rng.uniform(-eps, eps, x.shape), 0, 1).astype("float32")
+        adversarial = np.clip(x + rng.uniform(-eps, eps, x.shape), low, high).astype("float32")
         for size in _step_sizes(eps, steps, schedule):
             gradient = defence.gradient(adversarial, y, eot_samples)
             adversarial = np.clip(adversarial + size * np.sign(gradient), x - eps, x + eps)
-            adversarial = np.clip(adversarial, 0, 1).astype("float32")
+            adversarial = np.clip(adversarial, low, high).astype("float32")
         fooled = ~defence.correct(adversarial, y)
         take = ~broken
         best[take] = adversarial[take]
@@ -163,46 +300,127 @@ def _margins(defence, x, y, samples):
     return true - probabilities.max(axis=1)
 
 
-def square(defence, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed=0):
+# Andriushchenko et al.'s schedule on 10,000 iterations: the square's
+# fraction of the image halves after each of these iterations.
+SQUARE_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+MAX_REDRAWS = 100  # Square's retry of a window that changes nothing
+
+
+def square_fraction(query, queries, p_init=0.3):
+    """The fraction of the pixels that Square Attack's square covers at a query.
+
+    Andriushchenko et al.'s (2020) piecewise-constant schedule, written for
+    10,000 iterations and rescaled to the budget as they do: iteration
+    `query` of `queries` is read as iteration `int(query / queries * 10000)`,
+    and the fraction `p_init` halves after iterations 10, 50, 200, 500,
+    1000, 2000, 4000, 6000 and 8000 (nine halvings, the first after 0.1% of
+    the budget).
+
+    Args:
+        query: int in [0, queries), the iteration.
+        queries: int >= 1, the budget.
+        p_init: float in (0, 1], the initial fraction. Defaults to `0.3`.
+
+    Returns:
+        float, `p_init / 2**k` for the k halvings passed.
+
+    Example:
+
+    >>> from keras_cd.robustness import square_fraction
+    >>> [square_fraction(q, 10000, 0.4) for q in (10, 11, 51, 8001)]
+    [0.4, 0.2, 0.1, 0.00078125]
+    """
+    queries = _validation.positive_int("queries", queries, "Use e.g. 300.")
+    query = _validation.integer(
+        "query", query, f"Use 0 <= query < queries={queries}.", 0, f"an integer in [0, {queries})"
+    )
+    if query >= queries:
+        _validation.invalid(
+            "query", f"an integer in [0, {queries})", query, "Use 0 <= query < queries."
+        )
+    p_init = _validation.number("p_init", p_init, "Use e.g. 0.3.", low=0, high=1, low_open=True)
+    scaled = int(query / queries * 10000)
+    return p_init / 2 ** sum(scaled > halving for halving in SQUARE_HALVINGS)
+
+
+def _square_window(x_window, current, eps, channels, rng, low, high):
+    """x_window + (random sign per channel) * eps, in the box, redrawn while it
+    equals the current window (the reference's retry: a query that changes
+    nothing is wasted). Two sign patterns never give the same window when eps
+    is representable, so the retry ends; MAX_REDRAWS bounds it when not."""
+    for _ in range(MAX_REDRAWS):
+        signs = rng.choice([-eps, eps], size=(1, 1, channels))
+        window = np.clip(x_window + signs, low, high).astype("float32")
+        if np.any(np.abs(window - current) >= 1e-7):
+            break
+    return window
+
+
+def square(
+    defence, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed=0, clip=(0.0, 1.0)
+):
     """Square Attack (L-infinity; Andriushchenko et al., 2020): gradient-free.
 
-    Starts from x + eps * (random sign per vertical stripe), then, `queries`
-    times, changes one random square window of each image (side from the
-    fraction `p_init` of the pixels, shrinking over the queries) to +-eps
-    around x and keeps the change where the margin of the mean probability
-    (over `query_samples` passes, by default the scoring's) fell. Images the
-    defence already gets wrong are left alone.
+    Starts from x + eps * (random sign per vertical stripe), which is the
+    first query; then, `queries - 1` times, sets one random square window of
+    each image (covering the fraction `square_fraction(query, queries,
+    p_init)` of the pixels) to x + eps * (random sign per channel), redrawn
+    while the window would not change, and keeps the change where the
+    margin p_y - max_{c != y} p_c of the mean probability (over
+    `query_samples` passes, by default the scoring's) fell. Images whose
+    margin is already negative are left alone.
+
+    Args:
+        defence: `Defence`, the attacked model and its scoring.
+        x: (N, H, W, C) images, inside `clip`.
+        y: (N,) integer labels.
+        eps: float >= 0, the L-infinity radius.
+        queries: int >= 1, margin evaluations per image. Defaults to `300`.
+        query_samples: int >= 0 or None, noisy passes per margin (None:
+            the defence's scoring samples). Defaults to `None`.
+        p_init: float in (0, 1], the square's initial fraction. Defaults to
+            `0.3`.
+        seed: int, seed of the random search. Defaults to `0`.
+        clip: `(low, high)`, the box of valid inputs. Defaults to
+            `(0.0, 1.0)`.
 
     Returns:
         (N, H, W, C) float32 adversarial inputs.
+
+    Raises:
+        ValueError: for an invalid argument, or `x` outside `clip`.
     """
     eps = _validation.non_negative_float("eps", eps, "Use e.g. 0.05.")
     queries = _validation.positive_int("queries", queries, "Use e.g. 300.")
     x, y = np.asarray(x, "float32"), np.asarray(y)
     if x.ndim != 4:
         raise ValueError(
-            f"Invalid value for `x`: expected images (N, H, W, C). Received: shape {x.shape}."
+            f"Invalid value for `x`: expected images (N, H, W, C). Received: shape {x.shape}. "
+            "Add the channel axis, e.g. x[..., None]."
         )
+    low, high = check_clip(clip, x)
+    if not eps:
+        return x.copy()
     samples = defence.samples if query_samples is None else query_samples
     rng = np.random.default_rng(seed)
     count, height, width, channels = x.shape
     stripes = rng.choice([-eps, eps], size=(count, 1, width, channels))
-    adversarial = np.clip(x + stripes, 0, 1).astype("float32")
+    adversarial = np.clip(x + stripes, low, high).astype("float32")
     margins = _margins(defence, adversarial, y, samples)
-    for query in range(queries):
+    for query in range(1, queries):
         active = np.flatnonzero(margins > 0)
         if not active.size:
             break
-        fraction = p_init * 0.5 ** int(np.log2(1 + 10 * query / queries))  # halves over time
+        fraction = square_fraction(query, queries, p_init)
         side = int(np.clip(round(np.sqrt(fraction * height * width)), 1, min(height, width) - 1))
         rows = rng.integers(0, height - side + 1, active.size)
         cols = rng.integers(0, width - side + 1, active.size)
         candidate = adversarial[active].copy()
-        signs = rng.choice([-eps, eps], size=(active.size, 1, 1, channels))
         for k, (r, c) in enumerate(zip(rows, cols)):
-            window = x[active[k], r : r + side, c : c + side] + signs[k]
-            candidate[k, r : r + side, c : c + side] = window
-        candidate = np.clip(np.clip(candidate, x[active] - eps, x[active] + eps), 0, 1)
+            window = np.s_[r : r + side, c : c + side]
+            candidate[k][window] = _square_window(
+                x[active[k]][window], candidate[k][window], eps, channels, rng, low, high
+            )
         new = _margins(defence, candidate, y[active], samples)
         better = new < margins[active]
         adversarial[active[better]] = candidate[better]
@@ -213,3 +431,26 @@ def square(defence, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed
 def robust_accuracy(defence, y, adversarial):
     """Share of examples the defence (with its scoring) gets right on `adversarial`."""
     return float(np.mean(defence.correct(adversarial, y)))
+
+
+def rescoring_agreement(defence, x, y):
+    """Scores `x` twice, with fresh noise, and measures how often the two agree.
+
+    A stochastic defence's verdict on one example is a Monte-Carlo estimate;
+    counting single examples (an example is robust only if no attack of a
+    set breaks it) needs a scoring repeatable on nearly every example. The
+    second scoring draws new noise (the model's noise layers move on).
+
+    Args:
+        defence: `Defence`, the model and its scoring.
+        x: (N, ...) inputs (e.g. adversarials).
+        y: (N,) integer labels.
+
+    Returns:
+        `(correct, agreement)`: the first scoring's (N,) bool verdicts and the
+        share of examples on which the second scoring gives the same verdict
+        (1.0 for a deterministic defence).
+    """
+    first = defence.correct(x, y)
+    second = defence.correct(x, y)
+    return first, float(np.mean(first == second))
