@@ -54,9 +54,11 @@ $(TORCH_STAMP): $(STAMP)
 		echo "CUDA libraries in $(VENV): install the CPU-only torch==$(TORCH_VERSION)" >&2; exit 1; fi
 	touch $(TORCH_STAMP)
 
-# The backend-dependent tests again on PyTorch (CPU), collected as for JAX.
+# The backend-dependent tests again on PyTorch (CPU), collected as for JAX. One
+# intra-op thread per test process: two processes share the two cores, and
+# PyTorch's eager steps slow down several-fold when threads compete.
 test-torch: $(TORCH_STAMP)
-	KERAS_BACKEND=torch $(PYTEST) tests -p no:cacheprovider
+	KERAS_BACKEND=torch OMP_NUM_THREADS=1 $(PYTEST) tests -p no:cacheprovider
 
 # One style, checked: ruff's linter and formatter, configured in pyproject.toml.
 lint: $(STAMP)

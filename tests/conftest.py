@@ -9,14 +9,13 @@ import pytest  # noqa: E402
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 
 # Whole test modules about TensorFlow-only parts: tf.distribute, tf.data pipelines,
-# SavedModel/ONNX export and serving, the TensorFlow-backed COIN trainer and the
-# scripts built on them. On another backend they are not collected.
+# SavedModel/ONNX export and serving, and the scripts built on them. On another
+# backend they are not collected.
 TENSORFLOW_ONLY = {
     "tests/examples",
     "tests/export",
     "tests/test_checkpoint.py",
     "tests/test_distribute.py",
-    "tests/test_node_classification.py",
 }
 
 

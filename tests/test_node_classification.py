@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from keras_cd import datasets, graph
+from keras_cd import _backend, datasets, graph
 from keras_cd import node_classification as nc
 from keras_cd.node_classification import NodeClassificationTrainer
+from keras_cd.node_classification.trainer import _metrics
 from tests.diverging import diverging as diverging_trainer
 from tests.examples.test_train_graph import planted_partition
 
@@ -32,39 +33,45 @@ def test_learns_and_is_reproducible_run_by_run(data):
 
 
 @pytest.mark.parametrize(
-    "method, settings",
+    "method, settings, minimum",
     [
-        ("coin", {"num_steps": 0}),
-        ("coin", {"scheme": "implicit", "num_steps": 2, "sigma2": 1.0}),
-        ("coin", {"trainable_sigma2": True, "num_steps": 5, "sigma2": 0.3}),
-        ("appnp", {}),
-        ("sgc", {}),
+        # The base network reads the features only: 0.53 to 0.70 over seeds (chance 1/3).
+        ("coin", {"num_steps": 0}, 0.45),
+        ("coin", {"scheme": "implicit", "num_steps": 2, "sigma2": 1.0}, 0.6),
+        ("coin", {"trainable_sigma2": True, "num_steps": 5, "sigma2": 0.3}, 0.6),
+        ("appnp", {}, 0.6),
+        ("sgc", {}, 0.6),
     ],
 )
-def test_every_method_learns(data, method, settings):
+def test_every_method_learns(data, method, settings, minimum):
     result = NodeClassificationTrainer(data, method, **FAST, **settings).run(0, 0)
-    assert result.test_accuracy > 0.6, (method, settings, result)
+    assert result.test_accuracy > minimum, (method, settings, result)
 
 
 def test_training_reads_the_exact_diffusion_rows(data):
     """The model trained on P[train] and evaluated with the exact P on the whole
     graph gives the same probabilities as the layer model (GraphDiffusion)."""
-    import tensorflow as tf
+    from keras import ops
 
     from keras_cd.models import coin_classifier
 
     trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
     trainer.run(0, 0)
     layered = coin_classifier(
-        data.features.shape[1], data.num_classes, num_steps=5, sigma2=0.3, sparse_features=True
+        data.features.shape[1],
+        data.num_classes,
+        num_steps=5,
+        sigma2=0.3,
+        sparse_features=_backend.supports_sparse(),
     )
     layered.set_weights(trainer.model.get_weights())
-    edges = [tf.constant(a) for a in graph.laplacian(data.adjacency, "coin")]
-    expected = np.asarray(layered([trainer.method.features, *edges]))
+    edges = [ops.convert_to_tensor(a) for a in graph.laplacian(data.adjacency, "coin")]
+    expected = ops.convert_to_numpy(layered([trainer.method.features, *edges]))
     np.testing.assert_allclose(trainer.method.predict(trainer.model), expected, atol=2e-6)
     rows = np.array([0, 7, 42])
-    inputs = [trainer.method.features, tf.constant(trainer.method.rows(rows))]
-    np.testing.assert_allclose(np.asarray(trainer.model(inputs)), expected[rows], atol=2e-6)
+    inputs = [trainer.method.features, ops.convert_to_tensor(trainer.method.rows(rows))]
+    outputs = ops.convert_to_numpy(trainer.model(inputs))
+    np.testing.assert_allclose(outputs, expected[rows], atol=2e-6)
 
 
 def test_weight_decay_is_the_models_regularization_loss(data):
@@ -95,8 +102,8 @@ def test_early_stopping_keeps_the_weights_of_the_lowest_validation_loss(data):
     waited = [e - max(i for i in range(e + 1) if improved[i]) for e in range(len(improved))]
     assert waited[-1] == 5 and max(waited[:-1]) < 5
     # The model holds the weights of the lowest validation loss.
-    _, (_, val_part) = trainer._split_inputs(2)
-    loss, _ = trainer._metrics(val_part[2], trainer._outputs(val_part[0], val_part[1], False))
+    _, (_, (inputs, targets)) = trainer._split_inputs(2)
+    loss, _ = _metrics(trainer.model(inputs, training=False), targets)
     assert float(loss) == pytest.approx(losses.min(), rel=1e-6)
     assert losses.argmin() < len(losses) - 1
 
@@ -151,7 +158,9 @@ def test_a_nan_feature_fails_the_run_and_so_do_non_finite_final_predictions(data
     features[test_node, 0] = np.nan  # reaches every weight through X^T dY (0 * NaN)
     poisoned = datasets.GraphData(**{**data.__dict__, "features": features.tocsr()})
     trainer = NodeClassificationTrainer(poisoned, num_steps=0, **FAST)
-    with pytest.raises(nc.RunFailedError, match="init_seed=0\\) failed at epoch 1: validation"):
+    # (XLA on TensorFlow keeps this training loss finite, JAX does not: either way epoch 1.)
+    expected = r"init_seed=0\) failed at epoch 1: (training loss = nan, )?validation loss = nan"
+    with pytest.raises(nc.RunFailedError, match=expected):
         trainer.run(0, 0)
     # Training healthy, but the exact evaluation on the whole graph not finite at a
     # test node: the run fails too (and validation alone never reads that node).

@@ -4,7 +4,9 @@
 its snapshots and daily graphs, one model and ONE compiled training run:
 `epochs` full-batch Adam steps, each on the mean over the training snapshots
 of each snapshot's mean squared error on its observed targets, in a single
-XLA-compiled loop (no early stopping, as the reference experiment). A run
+compiled loop (no early stopping, as the reference experiment; the loop is
+the node-classification trainer's: XLA on TensorFlow, `jax.jit` on JAX,
+eager on PyTorch). A run
 (masking seed, initialisation seed) draws the mask
 (`keras_cd.datasets.england_covid.missing_mask`), standardises each region
 (`standardization`, below), trains from fresh seeded weights and reports:
@@ -35,7 +37,7 @@ A run whose training loss stops being finite stops there, and one whose
 validation or test predictions are not finite fails too: `run` raises
 `RunFailedError` naming masking, initialisation and epoch, and reports no
 figure. The snapshots of a split are batched as one disjoint-union graph
-(`keras_cd.graph.disjoint_union`). TensorFlow backend.
+(`keras_cd.graph.disjoint_union`). Every Keras backend.
 """
 
 import dataclasses
@@ -43,12 +45,27 @@ import time
 
 import numpy as np
 
-from keras_cd import _validation
+from keras_cd import _backend, _validation
 from keras_cd._protocol import RunFailedError
 from keras_cd.datasets import england_covid
 from keras_cd.forecasting.models import GRAPHS, forecasting_model, settings_for
 
 STANDARDIZATIONS = ("training", "reference")
+
+
+def _masked_mse(outputs, targets):
+    """The mean over snapshots of each snapshot's MSE on its observed targets.
+
+    `targets` is `(values, observed)`, both (snapshots, regions), hidden
+    values zeroed and `observed` 1.0 where a value is observed.
+    """
+    from keras import ops
+
+    values, observed = targets
+    counts = ops.maximum(ops.sum(observed, axis=1), 1.0)
+    errors = ops.square(ops.reshape(outputs, ops.shape(values)) - values) * observed
+    return ops.mean(ops.sum(errors, axis=1) / counts)
+
 
 _FIX = "Lower the learning rate, or check the cases for NaN or infinity."
 
@@ -165,14 +182,15 @@ class ForecastingTrainer:
         if method == "linear":
             return
         import keras
-        import tensorflow as tf
+
+        from keras_cd._fit import CompiledRun
 
         self.model = self._build(0)
         self.optimizer = keras.optimizers.Adam(self.settings["learning_rate"])
-        self.optimizer.build(self.model.trainable_weights)
-        self._fresh_optimizer = [np.asarray(v) for v in self.optimizer.variables]
-        self._fit = tf.function(self._fit_run, jit_compile=True)
-        self._predict = tf.function(lambda inputs: self.model(inputs, training=False))
+        self.optimizer.build(self.model.trainable_variables)
+        self._fresh_optimizer = _backend.numpy(list(self.optimizer.variables))
+        self._fit = CompiledRun(self.model, self.optimizer, _masked_mse, self.epochs)
+        self._predict = _backend.predictor(self.model)
 
     def copy(self):
         """A new trainer with the same data, method and settings (its own model)."""
@@ -204,9 +222,9 @@ class ForecastingTrainer:
         return radius
 
     def _graph(self, part):
-        """The disjoint union of the graphs of one part's snapshots (tf constants)."""
+        """The disjoint union of the graphs of one part's snapshots (tensors)."""
         if part not in self._graphs:
-            import tensorflow as tf
+            from keras import ops
 
             from keras_cd.graph import disjoint_union
 
@@ -216,41 +234,21 @@ class ForecastingTrainer:
             )
             graphs = [build(*self.data.edges[self.days[s]], regions) for s in self._parts[part]]
             union = disjoint_union(graphs, regions)
-            self._graphs[part] = tuple(tf.constant(a) for a in union)
+            self._graphs[part] = tuple(ops.convert_to_tensor(a) for a in union)
         return self._graphs[part]
 
     def _inputs(self, windows, part):
-        import tensorflow as tf
+        """The model's inputs for one part: the features alone, or a list of the
+        features and the union graph's edge list."""
+        from keras import ops
 
         index = self._parts[part]
-        features = tf.constant(windows.features[index].reshape(-1, self.lags))
+        features = ops.convert_to_tensor(
+            windows.features[index].reshape(-1, self.lags).astype("float32")
+        )
         if self.graph_kind is None:
-            return (features,)
-        return (features, *self._graph(part))
-
-    def _fit_run(self, inputs, targets, observed):
-        """`epochs` Adam steps on the mean over snapshots of the observed-entry MSE;
-        returns the epochs run and the last loss. Stops at (and after
-        applying) the first epoch whose loss is not finite."""
-        import tensorflow as tf
-
-        weights = self.model.trainable_weights
-        counts = tf.maximum(tf.reduce_sum(observed, axis=1), 1.0)
-
-        def epoch(count, loss):
-            with tf.GradientTape() as tape:
-                outputs = self.model(inputs[0] if len(inputs) == 1 else inputs, training=True)
-                errors = tf.square(tf.reshape(outputs, tf.shape(targets)) - targets) * observed
-                loss = tf.reduce_mean(tf.reduce_sum(errors, axis=1) / counts)
-                if self.model.losses:
-                    loss += tf.add_n(self.model.losses)
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-            return count + 1, loss
-
-        def running(count, loss):
-            return (count < self.epochs) & tf.math.is_finite(loss)
-
-        return tf.while_loop(running, epoch, (tf.constant(0), tf.constant(0.0)))
+            return features
+        return [features, *self._graph(part)]
 
     def _reinitialize(self, init_seed):
         from keras_cd._protocol import restart
@@ -282,9 +280,8 @@ class ForecastingTrainer:
             features = windows.features[index].reshape(-1, self.lags)
             coefficients, intercept = self._linear
             return (features @ coefficients + intercept).reshape(len(index), -1)
-        inputs = self._inputs(windows, part)
-        outputs = self._predict(inputs[0] if len(inputs) == 1 else inputs)
-        return np.asarray(outputs).reshape(len(index), -1)
+        outputs = self._predict(self._inputs(windows, part))
+        return _backend.numpy(outputs).reshape(len(index), -1)
 
     def run(self, split_seed, init_seed, evaluate_test=True):
         """One run on the mask of `split_seed` from the weights of `init_seed`; a
@@ -310,19 +307,17 @@ class ForecastingTrainer:
             self._linear = (solution[:-1], solution[-1])
             epochs = 1
         else:
-            import tensorflow as tf
+            from keras import ops
 
             self._reinitialize(init_seed)
             seen = windows.observed[train]
-            ran, loss = self._fit(  # hidden targets are zeroed here: they never enter training
-                self._inputs(windows, 0),
-                tf.constant(np.where(seen, windows.targets[train], 0.0)),
-                tf.constant(seen.astype(np.float32)),
+            targets = (  # hidden targets are zeroed here: they never enter training
+                ops.convert_to_tensor(np.where(seen, windows.targets[train], 0.0), "float32"),
+                ops.convert_to_tensor(seen, "float32"),
             )
-            if not np.isfinite(float(loss)):
-                raise RunFailedError(
-                    split_seed, init_seed, int(ran), f"training loss = {float(loss)}", _FIX
-                )
+            ran, loss, _, _ = self._fit((self._inputs(windows, 0), targets))
+            if not np.isfinite(loss):
+                raise RunFailedError(split_seed, init_seed, ran, f"training loss = {loss}", _FIX)
         validation = self.split[1]
         predicted = self._predictions(windows, 1)
         if not np.all(np.isfinite(predicted)):

@@ -5,24 +5,36 @@ from keras_cd import _validation
 
 
 def is_sparse(tensor):
-    """Whether `tensor` is a tf.SparseTensor (without importing TensorFlow)."""
-    return hasattr(tensor, "indices") and hasattr(tensor, "dense_shape")
+    """Whether `tensor` is a sparse tensor: a tf.SparseTensor or a JAX BCOO matrix
+    (without importing either package)."""
+    return hasattr(tensor, "indices") and (
+        hasattr(tensor, "dense_shape") or type(tensor).__name__ == "BCOO"
+    )
+
+
+def sparse_parts(matrix):
+    """`(indices (nnz, 2), values (nnz,), number of rows)` of a sparse `matrix`
+    (a tf.SparseTensor or a JAX BCOO)."""
+    if hasattr(matrix, "dense_shape"):
+        return matrix.indices, matrix.values, ops.cast(matrix.dense_shape[0], "int32")
+    return matrix.indices, matrix.data, matrix.shape[0]
 
 
 def sparse_matmul(matrix, values, entries=None):
-    """`matrix @ values` for a dense tensor or a tf.SparseTensor `matrix`.
+    """`matrix @ values` for a dense tensor or a sparse `matrix` (`is_sparse`).
 
     A sparse matrix is applied through its nonzeros, (M v)_i = sum over the
     nonzeros (i, j) of M_ij v_j, by gather + segment_sum, which compiles under
-    XLA (tf.sparse's matmul does not). `entries` replaces the sparse
-    matrix's values (e.g. the same values after dropout).
+    XLA (tf.sparse's matmul does not) and runs the same on every backend that
+    has sparse inputs. `entries` replaces the sparse matrix's values (e.g.
+    the same values after dropout).
     """
     if not is_sparse(matrix):
         return ops.matmul(ops.cast(matrix, values.dtype), values)
-    entries = matrix.values if entries is None else entries
-    rows, cols = matrix.indices[:, 0], matrix.indices[:, 1]
+    indices, stored, num_rows = sparse_parts(matrix)
+    entries = stored if entries is None else entries
+    rows, cols = indices[:, 0], indices[:, 1]
     contributions = ops.cast(entries, values.dtype)[:, None] * ops.take(values, cols, axis=0)
-    num_rows = ops.cast(matrix.dense_shape[0], "int32")
     return ops.segment_sum(contributions, rows, num_segments=num_rows)
 
 

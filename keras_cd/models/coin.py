@@ -3,7 +3,12 @@ from keras import ops
 
 from keras_cd import _random, _validation
 from keras_cd.layers.graph_diffusion import GraphDiffusion, warn_if_unstable
-from keras_cd.layers.precomputed_diffusion import PrecomputedDiffusion, is_sparse, sparse_matmul
+from keras_cd.layers.precomputed_diffusion import (
+    PrecomputedDiffusion,
+    is_sparse,
+    sparse_matmul,
+    sparse_parts,
+)
 
 GRAPHS = ("edges", "dense", "sparse", "rows")
 
@@ -11,12 +16,12 @@ GRAPHS = ("edges", "dense", "sparse", "rows")
 def _project(inputs, kernel, dropout, seed_generator, training):
     """`Dropout(dropout)(x) @ kernel` for a dense or a sparse `x`.
 
-    A sparse x (TensorFlow backend) is projected through its nonzeros only
-    (`sparse_matmul`), so it compiles under XLA; dropout on the nonzeros is
-    dropout on x, since dropped zeros stay zero.
+    A sparse x (a tf.SparseTensor or a JAX BCOO) is projected through its
+    nonzeros only (`sparse_matmul`), so it compiles under XLA; dropout on the
+    nonzeros is dropout on x, since dropped zeros stay zero.
     """
     sparse = is_sparse(inputs)
-    values = ops.cast(inputs.values if sparse else inputs, kernel.dtype)
+    values = ops.cast(sparse_parts(inputs)[1] if sparse else inputs, kernel.dtype)
     if training and dropout:
         values = _random.dropout(values, dropout, seed_generator)
     return sparse_matmul(inputs, kernel, values) if sparse else ops.matmul(values, kernel)

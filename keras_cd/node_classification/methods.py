@@ -20,6 +20,8 @@ evaluation applies P to the whole graph exactly (`keras_cd.graph.diffuse`).
 
 import numpy as np
 
+from keras_cd import _backend
+
 METHODS = {
     "coin": {
         "num_steps": 20,
@@ -69,17 +71,6 @@ def _l2(decay):
     return keras.regularizers.L2(decay / 2) if decay else None
 
 
-def _sparse_tensor(matrix):
-    import tensorflow as tf
-
-    coo = matrix.tocoo()
-    return tf.sparse.reorder(
-        tf.sparse.SparseTensor(
-            np.stack([coo.row, coo.col], 1).astype("int64"), coo.data.astype("float32"), coo.shape
-        )
-    )
-
-
 class Method:
     """A method on one graph: its model, its inputs for a split, its exact predictions."""
 
@@ -91,7 +82,7 @@ class Method:
         self.data = data
         self.settings = settings
         self.laplacian = graph.laplacian(data.adjacency, self.normalization, format="scipy")
-        self.features = _sparse_tensor(data.features)
+        self.features = _backend.sparse_tensor(data.features)  # dense on PyTorch
 
     @property
     def propagation(self):
@@ -124,7 +115,7 @@ class Method:
         from keras_cd import graph
 
         base = model.get_layer("base")
-        values = np.asarray(self.base_outputs(model, base), dtype=np.float64)
+        values = _backend.numpy(self.base_outputs(model, base)).astype(np.float64)
         return graph.diffuse(self.laplacian, values, **self.propagation)
 
 
@@ -140,12 +131,12 @@ class Coin(Method):
         if s["scheme"] == "explicit" and s["num_steps"]:  # for the stability check
             self.lambda_max = largest_eigenvalue(self.laplacian)
         if s["trainable_sigma2"]:  # sigma2 changes: the general layer on the edge list
+            from keras import ops
+
             from keras_cd import graph
 
             edges = graph.laplacian(data.adjacency, "coin", format="edges")
-            import tensorflow as tf
-
-            self.edges = [tf.constant(a) for a in edges]
+            self.edges = [ops.convert_to_tensor(a) for a in edges]
 
     def build(self, seed):
         from keras_cd.models import coin_classifier
@@ -157,7 +148,7 @@ class Coin(Method):
             self.data.num_classes,
             graph="edges" if s["trainable_sigma2"] else "rows",
             lambda_max=self.lambda_max,
-            sparse_features=True,
+            sparse_features=_backend.supports_sparse(),
             seed=seed,
             **s,
         )
@@ -175,7 +166,7 @@ class Coin(Method):
 
     def predict(self, model):
         if self.settings["trainable_sigma2"]:
-            return np.asarray(model([self.features] + self.edges, training=False))
+            return _backend.numpy(model([self.features] + self.edges, training=False))
         return super().predict(model)
 
 
@@ -187,7 +178,9 @@ class Appnp(Method):
         from keras_cd.models.coin import ResidualBaseClassifier
 
         s = self.settings
-        features = keras.Input((self.data.features.shape[1],), sparse=True, name="features")
+        features = keras.Input(
+            (self.data.features.shape[1],), sparse=_backend.supports_sparse(), name="features"
+        )
         rows = keras.Input((None,), name="diffusion_rows")
         dropout = s["dropout"]
         base = ResidualBaseClassifier(
@@ -243,7 +236,7 @@ class Sgc(Method):
         return ([self.propagated[train]], None), ([self.propagated[validation]], None)
 
     def predict(self, model):
-        return np.asarray(model(self.propagated, training=False), dtype=np.float64)
+        return _backend.numpy(model(self.propagated, training=False)).astype(np.float64)
 
 
 CLASSES = {"coin": Coin, "appnp": Appnp, "sgc": Sgc}
