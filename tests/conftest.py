@@ -14,6 +14,7 @@ BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
 TENSORFLOW_ONLY = {
     "tests/examples",
     "tests/export",
+    "tests/serving",
     "tests/test_checkpoint.py",
     "tests/test_distribute.py",
 }
