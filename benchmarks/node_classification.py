@@ -21,13 +21,23 @@ its own random splits; `keras_cd.node_classification.label_overlap`, over
 100 protocol splits). A run whose loss or validation metric is not finite
 is counted under "failed" and left out of the mean.
 
+`--backend tensorflow,jax,torch` trains the two COIN rows instead on each
+listed Keras backend, one fresh process per backend, on the same splits and
+initialisation seeds, and prints them side by side: mean ± std of the test
+accuracy, runs, and seconds per run (compilation included; PyTorch runs
+eagerly with one intra-op thread per worker). Seeded runs are reproducible
+on one backend; across backends the weights' random streams differ, so the
+means agree within the seed spread, not run by run.
+
     python benchmarks/node_classification.py --data ../shared/data/cora.npz
     python benchmarks/node_classification.py --only overlap
+    python benchmarks/node_classification.py --backend tensorflow,jax,torch
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,9 +71,23 @@ def main():
         choices=["overlap"],
         help="print only the search's label overlap with the protocol test sets (no training)",
     )
+    parser.add_argument(
+        "--backend",
+        help="comma-separated Keras backends (tensorflow, jax, torch): the COIN rows on each, "
+        "side by side",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.num_splits < 1 or args.num_inits < 1 or args.workers < 1:
         parser.error("--num-splits, --num-inits and --workers must be >= 1")
+    if args.backend:
+        backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+        unknown = sorted(set(backends) - {"tensorflow", "jax", "torch"})
+        if unknown or not backends:
+            parser.error(
+                f"--backend: expected some of tensorflow, jax, torch, received {args.backend!r}"
+            )
+        return compare_backends(args, backends)
 
     from keras_cd import datasets
     from keras_cd import node_classification as nc
@@ -91,6 +115,22 @@ def main():
         )
     if args.only == "overlap":
         return
+    if args.child:
+        for label, method, settings in ROWS[:2]:
+            trainer = nc.NodeClassificationTrainer(
+                data, method, **(selected if settings is None else settings)
+            )
+            result = nc.run_protocol(trainer, args.num_splits, args.num_inits, workers=args.workers)
+            figures = {
+                "label": label,
+                "mean": result.mean,
+                "std": result.std,
+                "runs": result.runs,
+                "failed": len(result.failed),
+                "seconds_per_run": result.seconds_per_run,
+            }
+            print("ROW " + json.dumps(figures), flush=True)
+        return None
     print(f"{'method':<40}{'test accuracy':>16}{'runs':>6}{'failed':>8}{'s/run':>8}")
     for label, method, settings in ROWS:
         trainer = nc.NodeClassificationTrainer(
@@ -104,9 +144,57 @@ def main():
         )
 
 
+def compare_backends(args, backends):
+    """The COIN rows on each backend in a fresh process; one table, side by side."""
+    argv = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        "--data",
+        args.data,
+        "--setting",
+        args.setting,
+        "--num-splits",
+        str(args.num_splits),
+        "--num-inits",
+        str(args.num_inits),
+        "--workers",
+        str(args.workers),
+    ]
+    rows = {}
+    for backend in backends:
+        env = {**os.environ, "KERAS_BACKEND": backend}
+        if backend == "torch":  # eager steps: threads competing for 2 cores slow them down
+            env["OMP_NUM_THREADS"] = "1"
+        child = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if child.returncode:
+            sys.exit(f"error: the {backend} run failed:\n{child.stderr[-3000:]}")
+        for line in child.stdout.splitlines():
+            if line.startswith("ROW "):
+                row = json.loads(line[4:])
+                rows.setdefault(row["label"], {})[backend] = row
+    print(
+        f"{args.num_splits} splits x {args.num_inits} inits on each backend, the same seeds; "
+        f"{args.workers} runs at a time; s/run includes compilation"
+    )
+    header = "".join(f"{b + ' accuracy':>20}{'s/run':>8}" for b in backends)
+    print(f"{'method':<40}{header}")
+    for label, by_backend in rows.items():
+        cells = "".join(
+            f"{by_backend[b]['mean']:>12.2f} ± {by_backend[b]['std']:4.2f}"
+            f"{by_backend[b]['seconds_per_run']:>8.2f}"
+            for b in backends
+        )
+        failed = sum(by_backend[b]["failed"] for b in backends)
+        print(f"{label:<40}{cells}" + (f"  ({failed} failed runs)" if failed else ""))
+    return None
+
+
 if __name__ == "__main__":
     from keras_cd import reporting
 
+    if "--child" in sys.argv:  # one backend's rows, read by the parent process
+        sys.exit(main())
     with reporting.record(
         reporting.result_name(__file__, sys.argv[1:]), os.path.join(HERE, "results")
     ):
