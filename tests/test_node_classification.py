@@ -281,3 +281,51 @@ def test_label_overlap_counts_the_test_nodes_a_search_read():
     expected = [np.isin(datasets.random_split(labels, seed=s)[2], read).mean() for s in (3, 7)]
     np.testing.assert_allclose(nc.label_overlap(labels, [7, 9], [3, 7]), expected)
     assert 0 < expected[1] < expected[0] < 1  # split 7's test nodes: only split 9's reads
+
+
+CORA_RUNS = """
+import json, sys
+from keras_cd import datasets
+from keras_cd import node_classification as nc
+data = datasets.load_gnnbench(sys.argv[1])
+trainer = nc.NodeClassificationTrainer(data)  # the paper's reference COIN
+first = nc.run_protocol(trainer, 2, 2, workers=2)  # accuracies in percent
+again = trainer.run(first.split_seeds[0], first.init_seeds[0])
+print("RESULT " + json.dumps({"accuracies": first.accuracies, "failed": len(first.failed),
+      "again": 100 * again.test_accuracy}))
+"""
+
+
+@pytest.mark.slow
+def test_the_cora_protocol_agrees_across_backends(cora_path):
+    """The reference COIN on Cora, 2 splits x 2 inits on each backend (same seeds):
+    every backend reproduces its own runs exactly, and the mean test accuracies
+    agree within the seed spread (a 3-sigma test on the difference of means;
+    the backends' random streams differ, so runs are not equal one by one)."""
+    import os
+    import subprocess
+    import sys
+
+    results = {}
+    for backend in ("tensorflow", "jax", "torch"):
+        pytest.importorskip(backend)
+        env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
+        child = subprocess.run(
+            [sys.executable, "-c", CORA_RUNS, str(cora_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert child.returncode == 0, child.stderr[-3000:]
+        line = next(x for x in child.stdout.splitlines() if x.startswith("RESULT "))
+        results[backend] = json.loads(line[len("RESULT ") :])
+    for backend, result in results.items():
+        assert result["failed"] == 0 and len(result["accuracies"]) == 4, backend
+        assert result["again"] == pytest.approx(result["accuracies"][0], abs=1e-9), backend
+        assert np.mean(result["accuracies"]) > 78, (backend, result)
+    reference = np.array(results["tensorflow"]["accuracies"])
+    for backend, result in results.items():
+        other = np.array(result["accuracies"])
+        spread = np.sqrt(reference.var(ddof=1) / 4 + other.var(ddof=1) / 4)
+        assert abs(other.mean() - reference.mean()) <= 3 * spread + 1e-9, (backend, results)
