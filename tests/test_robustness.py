@@ -10,8 +10,9 @@ import pytest
 from keras_cd import robustness as rb
 from keras_cd.layers import DiffusionNoise
 from keras_cd.robustness import apgd
+from tests.on_backend import run_on_backend
 
-pytestmark = pytest.mark.tensorflow
+BACKEND = keras.backend.backend()
 
 
 def linear_classifier(weights, bias, noise=0.0, seed=0):
@@ -101,7 +102,11 @@ def test_monte_carlo_scoring_is_the_mean_over_the_noise():
     weights, bias, x, _ = binary_problem(count=50, seed=4)
     noisy = linear_classifier(weights, bias, noise=0.4, seed=2)
     plain = rb.Defence(noisy, samples=0).probabilities(x)
-    np.testing.assert_allclose(plain, noisy(x), rtol=1e-6)  # noise off
+    np.testing.assert_allclose(plain, keras.ops.convert_to_numpy(noisy(x)), rtol=1e-6)  # noise off
+    # two consecutive noisy calls draw different noise (the seed states move on)
+    once = rb.Defence(noisy, samples=1)
+    first, second = once.probabilities(x), once.probabilities(x)
+    assert np.all(first[:, 0] != second[:, 0])
     means = np.stack([rb.Defence(noisy, samples=64).probabilities(x) for _ in range(4)])
     singles = np.stack([rb.Defence(noisy, samples=1).probabilities(x) for _ in range(4)])
     assert means.std(axis=0).mean() < 0.25 * singles.std(axis=0).mean()  # 64 passes: /8
@@ -414,13 +419,15 @@ def test_apgd_climbs_the_monte_carlo_mean_over_eot_samples():
     dense.set_weights([weights.astype("float32"), bias.astype("float32")])
     defence = rb.Defence(model, samples=8)
     adversarial = apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=8)
-    assert counter.count.numpy() >= 5 * len(x) * 8  # one mean of 8 passes per gradient
+    count = keras.ops.convert_to_numpy(counter.count)
+    assert count >= 5 * len(x) * 8  # one mean of 8 passes per gradient
     assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
     counter.count.assign(0.0)
     apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=0)  # the deterministic network
-    assert counter.count.numpy() == 0
+    assert keras.ops.convert_to_numpy(counter.count) == 0
     classifier = apgd.art_classifier(defence, 0)  # its logits: log of the probabilities
-    np.testing.assert_allclose(np.exp(classifier.predict(x)), model(x), rtol=1e-5)
+    expected = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(np.exp(classifier.predict(x)), expected, rtol=1e-5)
 
 
 def test_apgd_refuses_what_it_cannot_do(monkeypatch):
@@ -431,33 +438,162 @@ def test_apgd_refuses_what_it_cannot_do(monkeypatch):
         apgd.apgd(defence, x, y, 0.05, loss="dlr", steps=2, eot_samples=0)
     with pytest.raises(ValueError, match="Invalid value for `x`"):
         apgd.apgd(defence, x + 1, y, 0.05, steps=2, eot_samples=0)
-    for name in ("art", "art.attacks", "art.attacks.evasion", "art.estimators.classification"):
+    with pytest.raises(ValueError, match="Invalid value for `loss`"):
+        apgd.art_classifier(defence, 0, loss="cw")
+    for name in ("art", "art.attacks", "art.attacks.evasion", "art.estimators.estimator"):
         monkeypatch.setitem(__import__("sys").modules, name, None)
     with pytest.raises(ImportError, match=r'pip install "keras-cd\[attacks\]"'):
         apgd.apgd(defence, x, y, 0.05, steps=2, eot_samples=0)
 
 
-def test_the_batched_dlr_loss_is_the_toolboxs():
-    pytest.importorskip("art")
-    import tensorflow as tf
+def dlr_of_the_toolbox_in_numpy(labels, logits):
+    """The toolbox's DLR as it writes it, its loop over the batch transcribed:
+    z_i is the largest logit other than the true class's."""
+    order = np.argsort(logits, axis=1)
+    true = labels.argmax(axis=1)
+    rows = np.arange(len(logits))
+    other = np.array([o[-1] if o[-1] != t else o[-2] for o, t in zip(order, true)])
+    z_y, z_i = logits[rows, true], logits[rows, other]
+    return -(z_y - z_i) / (logits[rows, order[:, -1]] - logits[rows, order[:, -3]])
+
+
+def toolbox_dlr():
+    """The toolbox's own DLR loss object for this backend's framework, reduction
+    "none", as `loss(labels, logits) -> NumPy`; None on JAX (the toolbox has none)."""
     from art.attacks.evasion import AutoProjectedGradientDescent
-    from art.estimators.classification import TensorFlowV2Classifier
 
-    def model(x, training=False):
-        return tf.reshape(x, [-1, 5]) * 3.0 - 1.0  # logits, not probabilities
+    if BACKEND == "tensorflow":
+        from art.estimators.classification import TensorFlowV2Classifier
 
-    classifier = TensorFlowV2Classifier(model, nb_classes=5, input_shape=(5,))
+        def model(x, training=False):
+            return keras.ops.reshape(x, (-1, 5)) * 3.0 - 1.0  # logits, not probabilities
+
+        classifier = TensorFlowV2Classifier(model, nb_classes=5, input_shape=(5,))
+    elif BACKEND == "torch":
+        import torch
+        from art.estimators.classification import PyTorchClassifier
+
+        classifier = PyTorchClassifier(
+            torch.nn.Identity(), torch.nn.CrossEntropyLoss(), input_shape=(5,), nb_classes=5
+        )
+    else:
+        return None
     attack = AutoProjectedGradientDescent(
         classifier, eps=0.1, loss_type="difference_logits_ratio", verbose=False
     )
-    reference = attack.estimator._loss_object
+    if BACKEND == "tensorflow":
+        reference = attack.estimator._loss_object
+        reference.reduction = "none"
+        return lambda labels, logits: keras.ops.convert_to_numpy(reference(labels, logits))
+    reference = attack.estimator._loss
     reference.reduction = "none"
+    return lambda labels, logits: reference(logits, labels).numpy()
+
+
+def test_the_batched_dlr_loss_is_the_toolboxs():
+    pytest.importorskip("art")
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(64, 5)).astype("float32")
     labels = np.eye(5, dtype="float32")[rng.integers(0, 5, 64)]
-    ours = apgd.DifferenceOfLogitsRatio()
-    ours.reduction = "none"
-    expected = reference(tf.constant(labels), tf.constant(logits)).numpy()
-    np.testing.assert_allclose(ours(labels, logits).numpy(), expected, rtol=1e-5, atol=1e-6)
-    ours.reduction = "sum_over_batch_size"
-    assert float(ours(labels, logits)) == pytest.approx(expected.mean(), rel=1e-5)
+    ours = keras.ops.convert_to_numpy(apgd.difference_of_logits_ratio(labels, logits))
+    expected = dlr_of_the_toolbox_in_numpy(labels, logits)
+    assert np.mean(labels.argmax(1) == logits.argmax(1)) > 0.1  # both branches of z_i
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    reference = toolbox_dlr()
+    if reference is not None:  # the toolbox's own code, on TensorFlow and PyTorch
+        np.testing.assert_allclose(ours, reference(labels, logits), rtol=1e-5, atol=1e-6)
+    # what APGD-DLR's classifier computes: the DLR of its logits log(probability)
+    weights, bias, x, y = three_class_problem(count=16, seed=2)
+    defence = rb.Defence(linear_classifier(weights, bias))
+    classifier = apgd.art_classifier(defence, 0, loss="dlr")
+    one_hot = np.eye(3, dtype="float32")[y]
+    z = np.log(keras.ops.convert_to_numpy(defence.model(x)))
+    np.testing.assert_allclose(
+        classifier.compute_loss(x, one_hot), dlr_of_the_toolbox_in_numpy(one_hot, z), rtol=1e-4
+    )
+
+
+class TraceCounter(keras.layers.Layer):
+    """The identity; counts the Python calls of `call` (each trace, when compiled)."""
+
+    calls = 0
+
+    def call(self, inputs):
+        TraceCounter.calls += 1
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="PyTorch runs eagerly: nothing is traced")
+def test_batches_of_every_size_share_a_few_compiled_functions():
+    """Square's and the scoring's batches shrink: the input gradient and the
+    probabilities must not be compiled again for every batch size."""
+    weights, bias, x, y = binary_problem(count=64, seed=10)
+    inputs = keras.Input((4, 4, 1))
+    hidden = TraceCounter()(DiffusionNoise(0.3, seed=0)(inputs))
+    dense = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, dense(keras.layers.Flatten()(hidden)))
+    dense.set_weights([weights.astype("float32"), bias.astype("float32")])
+    defence = rb.Defence(model, samples=2, batch_size=16)
+    before = TraceCounter.calls
+    sizes = range(1, 17)
+    gradients = [defence.gradient(x[:n], y[:n], 2) for n in sizes]
+    assert TraceCounter.calls - before <= 3  # JAX: 8 and 16 (padded); TensorFlow: 2 or 3
+    assert [g.shape for g in gradients] == [x[:n].shape for n in sizes]
+    # the rows a batch is padded with change nothing: three examples (padded to
+    # eight on JAX) get the gradients they get beside five others (deterministic network)
+    plain = rb.Defence(model, batch_size=16)
+    np.testing.assert_allclose(
+        plain.gradient(x[:3], y[:3], 0), plain.gradient(x[:8], y[:8], 0)[:3], rtol=1e-5, atol=1e-7
+    )
+
+
+TENSORFLOW_BLOCKED = """
+import sys
+
+class NoTensorFlow:  # `import tensorflow` fails, as on a machine without it
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is blocked in this test")
+
+sys.meta_path.insert(0, NoTensorFlow())
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter: importing JAX and compiling take 10-20 s
+def test_the_attacks_run_on_jax_without_tensorflow():
+    """A Defence with Monte-Carlo scoring, its input gradient, PGD, Square and (with
+    the toolbox) APGD-DLR on JAX, in an interpreter where importing TensorFlow fails."""
+    script = (
+        TENSORFLOW_BLOCKED
+        + """
+import keras, numpy as np
+from keras_cd import robustness as rb
+from keras_cd.layers import DiffusionNoise
+
+inputs = keras.Input((4, 4, 1))
+noisy = DiffusionNoise(0.3, seed=0)(inputs)
+outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(noisy))
+model = keras.Model(inputs, outputs)
+rng = np.random.default_rng(0)
+x = rng.uniform(0.2, 0.8, (8, 4, 4, 1)).astype("float32")
+y = rng.integers(0, 3, 8)
+defence = rb.Defence(model, samples=4, batch_size=8)
+first, second = defence.gradient(x, y, 2), defence.gradient(x, y, 2)
+assert first.shape == x.shape and np.all(first != second), "no fresh noise"
+adversarial = rb.pgd(defence, x, y, 0.05, steps=2, eot_samples=2)
+assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
+adversarial = rb.square(defence, x, y, 0.05, queries=3)
+assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
+correct, agreement = rb.rescoring_agreement(defence, x, y)
+from keras_cd.robustness import apgd
+if apgd.available():
+    adversarial = apgd.apgd(defence, x, y, 0.05, loss="dlr", steps=3, eot_samples=2)
+    assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
+assert keras.backend.backend() == "jax" and "tensorflow" not in sys.modules
+print("attacks ran on jax without tensorflow", agreement)
+"""
+    )
+    run_on_backend(script, "attacks ran on jax without tensorflow", backend="jax")

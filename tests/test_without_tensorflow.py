@@ -26,7 +26,7 @@ sys.meta_path.insert(0, BlockTensorFlow())
 
 SCRIPT = (
     BLOCK
-    + '''
+    + """
 import pathlib, tempfile
 sys.path.insert(0, ".")
 from tests.examples.test_train_graph import planted_partition
@@ -52,7 +52,7 @@ for argv in runs:
     print(argv[0], "->", result.stdout.strip().splitlines()[-1])
 assert "tensorflow" not in sys.modules
 print("NO TENSORFLOW: OK")
-'''
+"""
 )
 
 

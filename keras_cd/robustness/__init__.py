@@ -13,7 +13,8 @@
   strength, robust accuracy per example under the whole attack set
   (`benchmarks/robustness.py`).
 
-TensorFlow backend (gradients with respect to the inputs).
+Every Keras backend (TensorFlow, JAX, PyTorch): `keras.ops`, with the input
+gradients from `keras_cd._backend`.
 """
 
 from keras_cd.robustness.attacks import (

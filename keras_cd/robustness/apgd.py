@@ -9,43 +9,62 @@ shifted or scaled. For randomized defences AutoAttack runs both with
 expectation over transformation (its version "rand").
 
 Here the attack is the toolbox's `AutoProjectedGradientDescent`, code not
-written in this package, with its cross-entropy; the DLR loss it is given
-is `DifferenceOfLogitsRatio`, the same formula as the toolbox's (the tests
-compare the two) without its Python loop over the batch. What the attack
-sees is the defence's Monte-Carlo mean probability over `eot_samples` noisy
-passes, the same function `pgd` climbs,
-as logits z = log(mean probability) (softmax(z) is that mean, so the
-cross-entropy is -log of the mean probability of the true class, exactly
-`pgd`'s loss). Every call runs inside `keras_cd.monte_carlo()`, as
-`Defence` does, so every pass draws fresh noise.
+written in this package. What it attacks is `art_classifier`, a toolbox
+estimator (`ClassifierMixin`, `LossGradientsMixin`, `BaseEstimator`)
+written with `keras.ops` on top of `keras_cd._backend`, so it runs on every
+Keras backend (TensorFlow, JAX, PyTorch): its logits are z = log(mean
+probability) over `eot_samples` noisy passes of the defence, the same
+function `pgd` climbs (softmax(z) is that mean, so the cross-entropy is
+-log of the mean probability of the true class, exactly `pgd`'s loss), and
+its loss is that cross-entropy or `difference_of_logits_ratio`, the
+toolbox's DLR formula (the tests compare the two) without its Python loop
+over the batch. Every pass draws fresh noise (`Defence` runs the passes
+inside `keras_cd.monte_carlo()`).
 
-Optional: `pip install "keras-cd[attacks]"`. TensorFlow backend.
+Optional: `pip install "keras-cd[attacks]"`.
 """
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
+from keras import losses, ops
 
-from keras_cd import _validation
-from keras_cd.robustness.attacks import check_clip
+from keras_cd import _backend, _validation
+from keras_cd.robustness.attacks import (
+    _compiled,
+    _input_gradient,
+    _mean_probabilities,
+    check_clip,
+)
 
 LOSSES = ("ce", "dlr")
 INSTALL = 'pip install "keras-cd[attacks]"'
 
 
 def _toolbox():
+    """The toolbox's attack and the estimator class around a `Defence`.
+
+    Returns:
+        `(AutoProjectedGradientDescent, MeanProbabilityClassifier)`.
+
+    Raises:
+        ImportError: without the toolbox, with the `pip install` to run.
+    """
     try:
         with warnings.catch_warnings():  # "PyTorch not found": not needed here
             warnings.simplefilter("ignore")
             from art.attacks.evasion import AutoProjectedGradientDescent
-            from art.estimators.classification import TensorFlowV2Classifier
+            from art.estimators.classification.classifier import ClassifierMixin
+            from art.estimators.estimator import BaseEstimator, LossGradientsMixin
     except ImportError as error:
         raise ImportError(
             "APGD comes from the adversarial-robustness-toolbox, which is not installed. "
             f"Install it with: {INSTALL}"
         ) from error
-    return AutoProjectedGradientDescent, TensorFlowV2Classifier
+    classifier = _classifier_class(BaseEstimator, ClassifierMixin, LossGradientsMixin)
+    return AutoProjectedGradientDescent, classifier
 
 
 def available():
@@ -55,33 +74,170 @@ def available():
     return importlib.util.find_spec("art") is not None
 
 
-class DifferenceOfLogitsRatio:
+def difference_of_logits_ratio(y_true, logits):
     """Croce & Hein's DLR loss, batched: -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3).
 
-    A loss object as the toolbox's TensorFlow classifier calls it:
-    `loss(y_one_hot, logits)`, reduced by its `reduction` attribute
-    ("none", "sum" or "sum_over_batch_size", which the toolbox sets).
-    1e-12 in the denominator as in AutoAttack.
+    z_pi1 >= z_pi2 >= z_pi3 are the three largest logits; 1e-12 in the
+    denominator as in AutoAttack. Written with `keras.ops` (every backend,
+    differentiable).
+
+    Args:
+        y_true: (N, C) one-hot labels.
+        logits: (N, C) logits, C >= 3.
+
+    Returns:
+        (N,) the loss of each example.
     """
-
-    def __init__(self):
-        self.reduction = "sum_over_batch_size"
-
-    def __call__(self, y_true, y_pred, *args, **kwargs):
-        import tensorflow as tf
-
-        y_pred = tf.convert_to_tensor(y_pred)
-        is_true = tf.cast(y_true, "float32") > 0.5
-        true = tf.reduce_sum(tf.where(is_true, y_pred, tf.zeros_like(y_pred)), axis=1)
-        other = tf.reduce_max(tf.where(is_true, tf.fill(tf.shape(y_pred), -1e30), y_pred), axis=1)
-        ranked = tf.sort(y_pred, axis=1, direction="DESCENDING")
-        loss = -(true - other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
-        if self.reduction == "none":
-            return loss
-        return tf.reduce_sum(loss) if self.reduction == "sum" else tf.reduce_mean(loss)
+    logits = ops.convert_to_tensor(logits)
+    is_true = ops.cast(y_true, "float32") > 0.5
+    true = ops.sum(ops.where(is_true, logits, ops.zeros_like(logits)), axis=1)
+    other = ops.max(ops.where(is_true, ops.full_like(logits, -1e30), logits), axis=1)
+    top, _ = ops.top_k(logits, 3)
+    return -(true - other) / (top[:, 0] - top[:, 2] + 1e-12)
 
 
-def art_classifier(defence, eot_samples, clip=(0.0, 1.0), loss_object=None):
+def _cross_entropy(y_true, logits):
+    """Cross-entropy of softmax(logits) against (N, C) one-hot labels, per example."""
+    return losses.categorical_crossentropy(y_true, logits, from_logits=True)
+
+
+LOSS_FUNCTIONS = {"ce": _cross_entropy, "dlr": difference_of_logits_ratio}
+
+
+def _logits(model, samples):
+    """`logits(trainable, non_trainable, x) -> (log mean probability, state)`."""
+
+    def logits(trainable, non_trainable, x):
+        p, non_trainable = _mean_probabilities(model(), trainable, non_trainable, x, samples)
+        return ops.log(ops.maximum(p, 1e-30)), non_trainable
+
+    return logits
+
+
+def _loss(model, samples, loss):
+    """`loss(trainable, non_trainable, x, y_one_hot) -> ((N,) losses, state)`."""
+    logits = _logits(model, samples)
+
+    def per_example(trainable, non_trainable, x, y):
+        z, non_trainable = logits(trainable, non_trainable, x)
+        return LOSS_FUNCTIONS[loss](y, z), non_trainable
+
+    return per_example
+
+
+@functools.cache
+def _classifier_class(BaseEstimator, ClassifierMixin, LossGradientsMixin):
+    """The estimator class, made once the toolbox's base classes are imported."""
+
+    class MeanProbabilityClassifier(ClassifierMixin, LossGradientsMixin, BaseEstimator):
+        """A `Defence` as the toolbox's classifier: logits log(mean probability).
+
+        What `AutoProjectedGradientDescent` (with `loss_type=None`) calls:
+        `predict`, `loss_gradient`, `compute_loss`, `nb_classes`,
+        `input_shape` and `clip_values`; each forward pass averages
+        `eot_samples` noisy passes of the defence (0: its deterministic
+        network), compiled by `keras_cd._backend` for the backend in use.
+        """
+
+        estimator_params = BaseEstimator.estimator_params + ClassifierMixin.estimator_params
+
+        def __init__(self, defence, eot_samples, clip_values, loss):
+            super().__init__(model=defence.model, clip_values=clip_values, preprocessing=None)
+            self.defence, self.eot_samples, self.loss = defence, eot_samples, loss
+            self.nb_classes = int(defence.model.output_shape[-1])
+            self._input_shape = tuple(defence.model.input_shape[1:])
+
+        @property
+        def input_shape(self):
+            """The shape of one input, without the batch axis."""
+            return self._input_shape
+
+        def predict(self, x, batch_size=128, **kwargs):
+            """(N, C) logits: log of the mean probability over `eot_samples` passes.
+
+            The mean probabilities are the defence's own (`Defence.probabilities`,
+            the function its scoring and `pgd` compile); the log is taken in
+            NumPy, as `_logits` takes it, floored at 1e-30.
+
+            Args:
+                x: (N, ...) inputs.
+                batch_size: ignored: the defence's `batch_size` is used.
+                **kwargs: ignored, as the toolbox's own classifiers do.
+
+            Returns:
+                (N, C) float32 NumPy logits.
+            """
+            probabilities = self.defence.probabilities(x, self.eot_samples)
+            return np.log(np.maximum(probabilities, np.float32(1e-30)))
+
+        def compute_loss(self, x, y, reduction="none", **kwargs):
+            """The loss of each example (cross-entropy or DLR of the logits).
+
+            The logits come from `predict` (the defence's compiled
+            probabilities); the loss of these (N, C) numbers is evaluated
+            eagerly, with the `keras.ops` of `loss_gradient` (no function of
+            its own to compile).
+
+            Args:
+                x: (N, ...) inputs.
+                y: (N, C) one-hot labels.
+                reduction: `"none"` ((N,) losses), `"sum"` or `"mean"`.
+                **kwargs: ignored.
+
+            Returns:
+                the losses as NumPy, reduced as asked.
+
+            Raises:
+                ValueError: for another `reduction`.
+            """
+            if reduction not in ("none", "sum", "mean"):
+                _validation.invalid(
+                    "reduction", "'none', 'sum' or 'mean'", reduction, "Use 'none'."
+                )
+            logits = self.predict(x)
+            values = _backend.numpy(LOSS_FUNCTIONS[self.loss](_labels(y), logits))
+            return values if reduction == "none" else getattr(np, reduction)(values)
+
+        def loss_gradient(self, x, y, **kwargs):
+            """d (sum of the examples' losses) / d x, one gradient per example.
+
+            Args:
+                x: (N, ...) inputs.
+                y: (N, C) one-hot labels.
+                **kwargs: ignored.
+
+            Returns:
+                (N, ...) float32 NumPy gradients.
+            """
+
+            def make(model):
+                return _input_gradient(_loss(model, self.eot_samples, self.loss))
+
+            key = ("apgd-gradient", self.loss, self.eot_samples)
+            function = _compiled(self.defence.model, key, make)
+            arrays = np.asarray(x, "float32"), _labels(y)
+            return self.defence._run(function, self.eot_samples, *arrays)
+
+        def fit(self, x, y, **kwargs):
+            """Not supported: the defence is trained with Keras, the toolbox only attacks it.
+
+            Raises:
+                NotImplementedError: always.
+            """
+            raise NotImplementedError(
+                "This classifier wraps a trained keras_cd Defence for attacks; train the "
+                "model with Keras (model.fit or keras_cd.robustness.train_defences)."
+            )
+
+    return MeanProbabilityClassifier
+
+
+def _labels(y):
+    """The toolbox's (N, C) one-hot labels as float32."""
+    return np.asarray(y, "float32")
+
+
+def art_classifier(defence, eot_samples, clip=(0.0, 1.0), loss="ce"):
     """The defence as a toolbox classifier: logits log(mean probability over passes).
 
     Args:
@@ -89,38 +245,25 @@ def art_classifier(defence, eot_samples, clip=(0.0, 1.0), loss_object=None):
         eot_samples: int >= 0, noisy passes averaged per forward pass (0:
             the deterministic network, noise off).
         clip: `(low, high)`, the box of valid inputs. Defaults to `(0.0, 1.0)`.
-        loss_object: the loss its `loss_gradient` and `compute_loss` use
-            (e.g. `DifferenceOfLogitsRatio()`). Defaults to `None`.
+        loss: `"ce"` (cross-entropy of the logits) or `"dlr"`
+            (`difference_of_logits_ratio`), what its `loss_gradient` and
+            `compute_loss` compute. Defaults to `"ce"`.
 
     Returns:
-        an `art.estimators.classification.TensorFlowV2Classifier`; call its
-        methods inside `keras_cd.monte_carlo()` when `eot_samples > 0`.
+        an estimator of the toolbox (`ClassifierMixin`, `LossGradientsMixin`,
+        `BaseEstimator`) for its `AutoProjectedGradientDescent` with
+        `loss_type=None`; its methods run the noisy passes inside
+        `keras_cd.monte_carlo()` themselves, on every Keras backend.
 
     Raises:
+        ValueError: for an invalid argument.
         ImportError: without the toolbox (`pip install "keras-cd[attacks]"`).
     """
-    import tensorflow as tf
-
-    _, TensorFlowV2Classifier = _toolbox()
+    _, classifier = _toolbox()
     eot_samples = _validation.non_negative_int("eot_samples", eot_samples, "Use e.g. 16.")
+    _validation.one_of("loss", loss, LOSSES, "Use 'ce' or 'dlr'.")
     low, high = check_clip(clip, np.zeros(0))
-    model = defence.model
-
-    @tf.function(reduce_retracing=True)
-    def mean_log_probabilities(x):
-        probabilities = defence._mean_probabilities(tf.cast(x, "float32"), eot_samples)
-        return tf.math.log(tf.maximum(probabilities, 1e-30))
-
-    def logits(x, training=False):  # the toolbox passes training=; scoring never trains
-        return mean_log_probabilities(x)
-
-    return TensorFlowV2Classifier(
-        logits,
-        nb_classes=int(model.output_shape[-1]),
-        input_shape=tuple(model.input_shape[1:]),
-        loss_object=loss_object,
-        clip_values=(low, high),
-    )
+    return classifier(defence, eot_samples, (low, high), loss)
 
 
 def apgd(
@@ -172,8 +315,7 @@ def apgd(
     restarts = _validation.positive_int("restarts", restarts, "Use e.g. 1.")
     x, y = np.asarray(x, "float32"), np.asarray(y)
     clip = check_clip(clip, x)
-    dlr = DifferenceOfLogitsRatio() if loss == "dlr" else None
-    classifier = art_classifier(defence, eot_samples, clip, loss_object=dlr)
+    classifier = art_classifier(defence, eot_samples, clip, loss)
     if loss == "dlr" and classifier.nb_classes < 3:
         _validation.invalid(
             "loss",
@@ -193,7 +335,7 @@ def apgd(
                 max_iter=steps,
                 nb_random_init=restarts,
                 batch_size=max(len(x), 1),
-                loss_type=None if dlr else "cross_entropy",  # None: the classifier's
+                loss_type=None,  # the classifier's own: cross-entropy or DLR
                 verbose=False,
             )
             adversarial = attack.generate(x, y)

@@ -24,25 +24,132 @@ Both attacks here take the box `clip=(low, high)` the inputs live in, refuse
 inputs outside it and keep the adversarials inside it. `Defence` wraps a
 model and its scoring; `robust_accuracy` scores adversarials, and
 `rescoring_agreement` tells whether a stochastic defence's scoring is
-repeatable enough to count single examples. TensorFlow backend (gradients
-with respect to the inputs).
+repeatable enough to count single examples. Every Keras backend
+(TensorFlow, JAX, PyTorch): written with `keras.ops`, gradients with
+respect to the inputs from `keras_cd._backend`.
 """
 
+import contextlib
 import dataclasses
 import math
+import weakref
 
 import numpy as np
+from keras import losses, ops
 
-from keras_cd import _validation
+from keras_cd import _backend, _validation
 
 SCHEDULES = ("constant", "cosine")
 SCORING_Z = 3.0  # sequential scoring: standard errors from the boundary to stop
 PASS_CHUNK = 8192  # sequential scoring: images (examples x passes) per forward pass
+SMALLEST_PADDED = 8  # JAX: batches padded to a power of two, at least this (or batch_size)
+
+
+def _input_gradient(loss):
+    """The gradient with respect to the inputs of a summed per-example loss.
+
+    Args:
+        loss: `loss(trainable, non_trainable, x, y) -> (losses, non_trainable)`,
+            a pure function in `keras.ops` of the model's state, the inputs
+            and the labels: (N,) per-example losses and the model's new
+            non-trainable state (seed states advance with every noisy pass).
+
+    Returns:
+        `gradient(trainable, non_trainable, x, y) -> (d sum(losses) / d x,
+        non_trainable)`, differentiated by the backend in use
+        (`keras_cd._backend.value_and_grad`); a `Defence` runs it like its
+        own functions (`Defence._run`).
+    """
+
+    def objective(x, trainable, non_trainable, y):
+        values, non_trainable = loss(trainable, non_trainable, x, y)
+        return ops.sum(values), non_trainable
+
+    value_and_grad = _backend.value_and_grad(objective)
+
+    def gradient(trainable, non_trainable, x, y):
+        (_, non_trainable), grads = value_and_grad(x, trainable, non_trainable, y)
+        return grads, non_trainable
+
+    return gradient
+
+
+def _padded(array, size):
+    """`array` with its last row repeated up to `size` rows."""
+    extra = size - len(array)
+    if extra <= 0:
+        return array
+    return np.concatenate([array, np.repeat(array[-1:], extra, axis=0)])
+
+
+def _passes(model, trainable, non_trainable, x, samples):
+    """Every pass's probabilities, (max(samples, 1), batch, C), and the new state.
+
+    A pure function of the model's state (`model.stateless_call`, in
+    inference mode): the batch is tiled `samples` times and goes through the
+    network at once (0 samples: one pass of `x` itself). Noisy when run
+    inside `keras_cd.monte_carlo()` (the switch is part of the state).
+
+    Args:
+        model: the Keras model, inputs to class probabilities.
+        trainable: its trainable variables' values.
+        non_trainable: its non-trainable variables' values (seed states).
+        x: a batch of inputs, a backend tensor.
+        samples: int >= 0.
+
+    Returns:
+        `(probabilities, non_trainable)`, the second to assign back to the
+        model's non-trainable variables.
+    """
+    if samples:
+        x = ops.tile(x, [samples] + [1] * (len(x.shape) - 1))
+    probabilities, non_trainable = model.stateless_call(trainable, non_trainable, x, training=False)
+    shape = (max(samples, 1), -1, probabilities.shape[-1])
+    return ops.reshape(probabilities, shape), non_trainable
+
+
+def _mean_probabilities(model, trainable, non_trainable, x, samples):
+    """Mean probabilities over `samples` passes of a batch, and the new state (`_passes`)."""
+    probabilities, non_trainable = _passes(model, trainable, non_trainable, x, samples)
+    return ops.mean(probabilities, axis=0), non_trainable
+
+
+_COMPILED = weakref.WeakKeyDictionary()  # model -> {key: function}, shared by its Defences
+
+
+def _compiled(model, key, make):
+    """The function `make` builds for `model`, compiled once per model and `key`.
+
+    Args:
+        model: the Keras model the function calls.
+        key: hashable, what the function computes (e.g. `("p", samples)`).
+        make: `make(model_ref) -> function(trainable, non_trainable, *arrays)
+            -> (output, non_trainable)`, a pure function as `Defence._run`
+            runs it; `model_ref()` gives the model (a weak reference, so
+            the cache does not keep the model alive).
+
+    Returns:
+        the function compiled with `keras_cd._backend.compile` (without XLA
+        on TensorFlow), shared by every `Defence` of the model.
+    """
+    functions = _COMPILED.setdefault(model, {})
+    if key not in functions:
+        functions[key] = _backend.compile(make(weakref.ref(model)), jit=False)
+    return functions[key]
 
 
 @dataclasses.dataclass
 class Defence:
     """A classifier as the attacker and the scorer see it.
+
+    Runs on every Keras backend: the model is called through
+    `model.stateless_call`, its non-trainable state (the noise layers' seed
+    states) passed in and assigned back after every batch, so consecutive
+    noisy passes draw fresh noise also under `jax.jit`. The functions are
+    compiled once per model (shared by its `Defence`s) with
+    `keras_cd._backend.compile`: TensorFlow, one `tf.function` for every
+    batch size; JAX, `jax.jit`, given batches padded to a power of two (8, 16,
+    32, ...), so a handful of shapes; PyTorch, eager.
 
     Args:
         model: a Keras model from inputs to class probabilities.
@@ -75,59 +182,67 @@ class Defence:
             self.max_samples = _validation.positive_int(
                 "max_samples", self.max_samples, "Use e.g. 2048, or None for fixed samples."
             )
-        self._functions = {}
-
-    def _mean_probabilities(self, x, samples):
-        """Mean softmax over `samples` noisy passes of a batch (a tf tensor)."""
-        import tensorflow as tf
-
-        if not samples:
-            return self.model(x, training=False)
-        batch = tf.shape(x)[0]
-        tiled = tf.tile(x, [samples] + [1] * (len(x.shape) - 1))
-        probabilities = self.model(tiled, training=False)
-        return tf.reduce_mean(tf.reshape(probabilities, [samples, batch, -1]), axis=0)
 
     def _function(self, kind, samples):
-        key = (kind, samples)
-        if key not in self._functions:
-            import tensorflow as tf
+        """`_run`'s function of a kind: "p" (mean probabilities), "g" (the input
+        gradient of their cross-entropy) or "passes" ((batch, samples, C))."""
 
-            def probabilities(x):
-                return self._mean_probabilities(x, samples)
+        def make(model):
+            def probabilities(trainable, non_trainable, x):
+                return _mean_probabilities(model(), trainable, non_trainable, x, samples)
 
-            def gradient(x, y):
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    p = self._mean_probabilities(x, samples)
-                    loss = tf.keras.losses.sparse_categorical_crossentropy(y, p)
-                return tape.gradient(loss, x)
+            def cross_entropy(trainable, non_trainable, x, y):
+                p, non_trainable = _mean_probabilities(
+                    model(), trainable, non_trainable, x, samples
+                )
+                return losses.sparse_categorical_crossentropy(y, p), non_trainable
 
-            def passes(x):  # (batch, samples, C): every pass's probabilities
-                tiled = tf.tile(x, [samples] + [1] * (len(x.shape) - 1))
-                p = tf.reshape(self.model(tiled, training=False), [samples, tf.shape(x)[0], -1])
-                return tf.transpose(p, [1, 0, 2])
+            def every_pass(trainable, non_trainable, x):
+                p, non_trainable = _passes(model(), trainable, non_trainable, x, samples)
+                return ops.transpose(p, (1, 0, 2)), non_trainable
 
-            functions = {"p": probabilities, "g": gradient, "passes": passes}
-            # one trace for every batch size (Square's and the scoring's shrink)
-            self._functions[key] = tf.function(functions[kind], reduce_retracing=True)
-        return self._functions[key]
+            functions = {"p": probabilities, "passes": every_pass}
+            return _input_gradient(cross_entropy) if kind == "g" else functions[kind]
+
+        return _compiled(self.model, (kind, samples), make)
 
     def _run(self, function, samples, *arrays, batch_size=None):
         """Runs `function` in batches; inside monte_carlo() when samples > 0.
 
-        The noise comes from the model's own seeded noise layers, so a
-        seeded model called in the same order draws the same noise."""
-        import contextlib
+        `function(trainable, non_trainable, *batches) -> (output, non_trainable)`
+        gets the model's current state and each batch of `arrays` (as backend
+        tensors); the state it returns is assigned back to the model, so the
+        next batch, and the next call, draws new noise. The noise comes from
+        the model's own seeded noise layers, so a seeded model called in the
+        same order draws the same noise. On JAX, whose `jax.jit` compiles
+        once per shape, a batch is padded to a power of two, at least
+        `SMALLEST_PADDED` rows (repeating its last row; at most `batch_size`
+        rows), and the output cut back.
 
+        Returns:
+            the outputs of the batches, concatenated, as one NumPy array.
+        """
         from keras_cd.inference import monte_carlo
 
         batch_size = batch_size or self.batch_size
+        model = self.model
+        trainable = [variable.value for variable in model.trainable_variables]
+        pad = _backend.name() == "jax"
         outputs = []
         with monte_carlo() if samples else contextlib.nullcontext():
             for start in range(0, len(arrays[0]), batch_size):
                 parts = [a[start : start + batch_size] for a in arrays]
-                outputs.append(np.asarray(function(*parts)))
+                count = len(parts[0])
+                if pad:
+                    size = max(SMALLEST_PADDED, 1 << (count - 1).bit_length())
+                    size = min(batch_size, size)
+                    parts = [_padded(part, size) for part in parts]
+                non_trainable = [variable.value for variable in model.non_trainable_variables]
+                tensors = [ops.convert_to_tensor(part) for part in parts]
+                output, non_trainable = function(trainable, non_trainable, *tensors)
+                for variable, value in zip(model.non_trainable_variables, non_trainable):
+                    variable.assign(value)
+                outputs.append(_backend.numpy(output)[:count])
         return np.concatenate(outputs)
 
     def probabilities(self, x, samples=None):
