@@ -47,9 +47,15 @@ class CompiledRun:
             validation.
         metrics: `metrics(outputs, targets) -> (loss, accuracy)` on the
             validation data (required with `patience`).
+        jit_compile: bool, on TensorFlow whether the run is compiled with
+            XLA (faster runs, a slower first call) or as a plain graph. JAX
+            always compiles with XLA; PyTorch runs eagerly. Defaults to
+            `True`.
     """
 
-    def __init__(self, model, optimizer, loss, max_epochs, patience=None, metrics=None):
+    def __init__(
+        self, model, optimizer, loss, max_epochs, patience=None, metrics=None, jit_compile=True
+    ):
         if patience is not None and metrics is None:
             raise ValueError("Invalid `metrics`: early stopping (`patience`) needs them.")
         self.model, self.optimizer = model, optimizer
@@ -62,7 +68,7 @@ class CompiledRun:
                 keras.Variable(_backend.numpy(v.value), trainable=False, name=f"kept_{i}")
                 for i, v in enumerate(model.trainable_variables)
             ]
-        self._compiled = _backend.compile(self._run)
+        self._compiled = _backend.compile(self._run, jit=bool(jit_compile))
 
     def _total_loss(self, outputs, targets, losses):
         value = ops.cast(self.loss(outputs, targets), "float32")

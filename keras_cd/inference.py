@@ -116,10 +116,10 @@ def feynman_kac_model(model, num_samples):
     >>> import numpy as np, keras, keras_cd
     >>> inputs = keras.Input((3,))
     >>> model = keras.Model(inputs, keras_cd.DiffusionNoise(1.0, seed=0)(inputs))
-    >>> averaged = keras_cd.inference.feynman_kac_model(model, 400)
+    >>> averaged = keras_cd.inference.feynman_kac_model(model, 100)
     >>> with keras_cd.monte_carlo():
     ...     mean = keras.ops.convert_to_numpy(averaged(np.zeros((1, 3), "float32")))
-    >>> bool(np.all(np.abs(mean) < 5 / 20))  # standard error 1 / sqrt(400)
+    >>> bool(np.all(np.abs(mean) < 5 / 10))  # standard error 1 / sqrt(100)
     True
     """
     num_samples = _validation.positive_int("num_samples", num_samples, "Use e.g. 16.")

@@ -13,10 +13,15 @@ def data(tmp_path_factory):
     return load_england_covid(write_covid(tmp_path_factory.mktemp("covid") / "covid.json"))
 
 
-def trainer(data, method="coin", cls=None, epochs=30, **settings):
+def trainer(data, method="coin", cls=None, epochs=30, jit_compile=False, **settings):
+    """A small trainer; a plain TensorFlow graph unless `jit_compile` (quicker to
+    build for a test's few runs; test_every_method_runs_and_is_reproducible
+    keeps XLA)."""
     from keras_cd.forecasting import ForecastingTrainer
 
-    return (cls or ForecastingTrainer)(data, method, epochs=epochs, missing_rate=0.8, **settings)
+    return (cls or ForecastingTrainer)(
+        data, method, epochs=epochs, missing_rate=0.8, jit_compile=jit_compile, **settings
+    )
 
 
 @pytest.mark.parametrize(
@@ -31,7 +36,7 @@ def trainer(data, method="coin", cls=None, epochs=30, **settings):
     ],
 )
 def test_every_method_runs_and_is_reproducible(data, method, settings):
-    model = trainer(data, method, **settings)
+    model = trainer(data, method, jit_compile=True, **settings)
     assert [len(part) for part in model.split] == [4, 4, 14]  # 22 snapshots
     first, again = model.run(3, 5), model.run(3, 5)
     assert np.isfinite(first.test_mse) and np.isfinite(first.validation_mse)

@@ -146,5 +146,6 @@ print("jax ok")
 """
 
 
+@pytest.mark.slow  # end to end (a fresh process or a whole search): make test-slow
 def test_monte_carlo_switch_on_the_jax_backend():
     run_on_backend(JAX_SCRIPT, "jax ok")

@@ -12,7 +12,11 @@ from keras_cd.node_classification.trainer import _metrics
 from tests.diverging import diverging as diverging_trainer
 from tests.examples.test_train_graph import planted_partition
 
-FAST = {"max_epochs": 60, "patience": 10}
+# A plain TensorFlow graph, not XLA: quicker to build for the few runs of a test
+# (the XLA path is what test_learns_and_is_reproducible_run_by_run and the Cora
+# test use).
+FAST = {"max_epochs": 60, "patience": 10, "jit_compile": False}
+XLA = {**FAST, "jit_compile": True}
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +25,18 @@ def data(tmp_path_factory):
 
 
 def test_learns_and_is_reproducible_run_by_run(data):
-    trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
+    trainer = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **XLA)
     first = trainer.run(0, 0)
     other = trainer.run(1, 1)
     again = trainer.run(0, 0)  # a run does not depend on the runs before it
     assert first.test_accuracy > 0.6  # chance: 1/3
     assert (again.test_accuracy, again.epochs) == (first.test_accuracy, first.epochs)
     assert 0 < first.validation_accuracy <= 1 and first.seconds > 0
-    fresh = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST)
+    fresh = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **XLA)
     assert fresh.run(1, 1).test_accuracy == other.test_accuracy  # and not on the trainer
+    plain = NodeClassificationTrainer(data, num_steps=5, sigma2=0.3, **FAST).run(1, 1)
+    assert plain.epochs == other.epochs  # XLA or not, the same run
+    assert plain.test_accuracy == pytest.approx(other.test_accuracy, abs=0.02)
 
 
 @pytest.mark.parametrize(
@@ -88,7 +95,13 @@ def test_weight_decay_is_the_models_regularization_loss(data):
 
 def test_early_stopping_keeps_the_weights_of_the_lowest_validation_loss(data):
     trainer = NodeClassificationTrainer(
-        data, num_steps=3, sigma2=0.3, learning_rate=0.05, max_epochs=300, patience=5
+        data,
+        num_steps=3,
+        sigma2=0.3,
+        learning_rate=0.05,
+        max_epochs=300,
+        patience=5,
+        jit_compile=False,
     )
     result = trainer.run(2, 0)
     losses = np.array(trainer.history["validation_loss"])

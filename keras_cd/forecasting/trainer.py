@@ -127,6 +127,9 @@ class ForecastingTrainer:
             entries in the days that feed training and validation) or
             `"reference"` (every day, hidden and test values included: the
             reference code's leak, to reproduce its figures).
+        jit_compile: bool, TensorFlow: compile each run with XLA (slower
+            to build, faster per run) or as a plain graph. JAX always
+            compiles with XLA, PyTorch runs eagerly. Defaults to `True`.
         **settings: the method's hyperparameters (defaults in
             `keras_cd.forecasting.METHODS[method]`).
 
@@ -147,11 +150,13 @@ class ForecastingTrainer:
         missing_rate=0.9,
         lags=8,
         standardization="training",
+        jit_compile=True,
         **settings,
     ):
         self.data, self.method = data, method
         self.settings = settings_for(method, settings)
         self.epochs = _validation.positive_int("epochs", epochs, "Use e.g. 100.")
+        self.jit_compile = _validation.boolean("jit_compile", jit_compile)
         self.missing_rate = _validation.rate("missing_rate", missing_rate, "Use e.g. 0.9.")
         self.lags = _validation.positive_int("lags", lags, "Use e.g. 8.")
         self.standardization = _validation.one_of(
@@ -189,7 +194,9 @@ class ForecastingTrainer:
         self.optimizer = keras.optimizers.Adam(self.settings["learning_rate"])
         self.optimizer.build(self.model.trainable_variables)
         self._fresh_optimizer = _backend.numpy(list(self.optimizer.variables))
-        self._fit = CompiledRun(self.model, self.optimizer, _masked_mse, self.epochs)
+        self._fit = CompiledRun(
+            self.model, self.optimizer, _masked_mse, self.epochs, jit_compile=self.jit_compile
+        )
         self._predict = _backend.predictor(self.model)
 
     def copy(self):
@@ -201,6 +208,7 @@ class ForecastingTrainer:
             self.missing_rate,
             self.lags,
             self.standardization,
+            self.jit_compile,
             **self.settings,
         )
 

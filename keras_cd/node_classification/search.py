@@ -168,6 +168,7 @@ def search(
     patience=50,
     max_epochs=1000,
     callback=None,
+    jit_compile=True,
 ):
     """Chooses a method's setting by validation accuracy alone; a `SearchResult`.
 
@@ -181,6 +182,8 @@ def search(
         seed: int, seeds the draws and the splits.
         patience, max_epochs: early stopping, as in the trainer.
         callback: called as `callback(index, trial)` after each trial.
+        jit_compile: bool, as in the trainer (TensorFlow: XLA or a plain
+            graph). Defaults to `True`.
     """
     from keras_cd._protocol import RunFailedError, mean_std
     from keras_cd.graph.laplacian import laplacian, stability_lambda_max
@@ -219,7 +222,12 @@ def search(
     for index, setting in enumerate(_candidates(space, rng, num_trials, stable)):
         start = time.perf_counter()
         trainer = NodeClassificationTrainer(
-            data, method, patience=patience, max_epochs=max_epochs, **setting
+            data,
+            method,
+            patience=patience,
+            max_epochs=max_epochs,
+            jit_compile=jit_compile,
+            **setting,
         )
         scores, failed = [], []
         for split, init in pairs:

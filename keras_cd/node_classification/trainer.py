@@ -85,6 +85,10 @@ class NodeClassificationTrainer:
         patience: int >= 1, epochs without improvement of validation loss
             or accuracy before stopping. Defaults to `50`.
         max_epochs: int >= 1. Defaults to `1000`.
+        jit_compile: bool, TensorFlow: compile each run with XLA (a few
+            seconds once, then several times faster per run) or as a plain
+            graph (quicker to build: for a handful of runs). JAX always
+            compiles with XLA, PyTorch runs eagerly. Defaults to `True`.
         **settings: the method's hyperparameters, defaults in
             `keras_cd.node_classification.METHODS[method]`; for COIN those of
             `keras_cd.models.coin_classifier` (num_steps, sigma2, scheme,
@@ -105,13 +109,16 @@ class NodeClassificationTrainer:
     ```
     """
 
-    def __init__(self, data, method="coin", patience=50, max_epochs=1000, **settings):
+    def __init__(
+        self, data, method="coin", patience=50, max_epochs=1000, jit_compile=True, **settings
+    ):
         import keras
 
         from keras_cd._fit import CompiledRun
 
         self.patience = _validation.positive_int("patience", patience, "Use e.g. 50.")
         self.max_epochs = _validation.positive_int("max_epochs", max_epochs, "Use e.g. 1000.")
+        self.jit_compile = _validation.boolean("jit_compile", jit_compile)
         self.settings = settings_for(method, settings)
         self.method_name = method
         learning_rate = _validation.positive_float(
@@ -131,6 +138,7 @@ class NodeClassificationTrainer:
             self.max_epochs,
             patience=self.patience,
             metrics=_metrics,
+            jit_compile=self.jit_compile,
         )
         self._split = (None, None)  # (seed, inputs) of the last split
         self.history = None
@@ -138,7 +146,12 @@ class NodeClassificationTrainer:
     def copy(self):
         """A new trainer with the same data, method and settings (its own model)."""
         return type(self)(
-            self.data, self.method_name, self.patience, self.max_epochs, **self.settings
+            self.data,
+            self.method_name,
+            self.patience,
+            self.max_epochs,
+            self.jit_compile,
+            **self.settings,
         )
 
     @property

@@ -9,6 +9,7 @@ pytest.importorskip("sklearn", reason="needs the `examples` extra")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow  # end to end (a fresh process or a whole search): make test-slow
 def test_demo_prints_cd_next_to_plain():
     result = run_main("examples/train_digits.py", "--epochs", "3", "--mc-samples", "2")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -3,6 +3,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 
 from tests.datasets.test_gnnbench import write_gnnbench
 from tests.scripts import run_main
@@ -92,6 +93,7 @@ def test_clear_errors(tmp_path):
     assert impossible.returncode == 1 and "Impossible split" in impossible.stderr
 
 
+@pytest.mark.slow  # end to end (a fresh process or a whole search): make test-slow
 def test_search_saves_the_setting_that_a_rerun_reads(tmp_path):
     data = str(planted_partition(tmp_path / "toy.npz"))
     setting, output = tmp_path / "setting.json", tmp_path / "runs.json"
