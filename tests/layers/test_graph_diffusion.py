@@ -480,8 +480,10 @@ def test_dropout_before_each_step_is_unbiased_seeded_and_off_at_inference():
     tiled = convert_to_numpy(layer(np.tile(u, (1, 400)), EDGES, training=True))
     draws = tiled.reshape(len(u), 400, u.shape[1]).transpose(1, 0, 2)
     z = (draws.mean(axis=0) - plain) / (draws.std(axis=0) / np.sqrt(len(draws)))
-    # mean of z^2 over the 60 entries: about 1 (sd 0.18) without bias
-    assert np.mean(z**2) < 1.6
+    # mean of z^2 over the 60 entries: about 1 without bias (0.6 to 1.2 over 8 seeds on
+    # TensorFlow and PyTorch; neighbours share dropped entries, so it spreads wider than
+    # for 60 independent entries); a 5% bias in the kept entries' scale gives about 10.
+    assert np.mean(z**2) < 2.0
     # one step: entries of the input dropped at rate 0.25, kept ones scaled by 4/3
     one = GraphDiffusion(1, 0.0, dropout=0.25, seed=1)  # sigma2 0: S = I
     zero = (np.zeros(0, "int32"), np.zeros(0, "int32"), np.zeros(0, "float32"))  # no edges
