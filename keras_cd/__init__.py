@@ -25,6 +25,7 @@ _SUBMODULES = (
     "datasets",
     "distribute",
     "export",
+    "few_shot",
     "files",
     "forecasting",
     "graph",

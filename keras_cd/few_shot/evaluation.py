@@ -1,0 +1,203 @@
+"""Scoring few-shot methods on the same tasks: accuracy with its 95% CI, paired comparisons."""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from keras_cd import _validation
+from keras_cd.few_shot.tasks import Tasks
+
+Z_95 = 1.96
+
+
+def confidence_interval(values):
+    """`(mean, half-width)` of the 95% confidence interval of the mean, as the reference code.
+
+        mean +- 1.96 * std(values) / sqrt(n)    (std with ddof=0)
+
+    Example:
+
+    >>> from keras_cd.few_shot import confidence_interval
+    >>> [round(v, 4) for v in confidence_interval([50.0, 100.0, 50.0, 100.0])]
+    [75.0, 24.5]
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1 or not len(values):
+        _validation.invalid("values", "a non-empty 1-D array", values.shape, "Pass one per task.")
+    return float(values.mean()), float(Z_95 * values.std() / np.sqrt(len(values)))
+
+
+@dataclasses.dataclass
+class MethodResult:
+    """One method's predictions on a batch of tasks and their scores.
+
+    Attributes:
+        name: str.
+        predictions: (T, way * queries) int.
+        accuracies: (T,) float, the percentage of each task's queries
+            predicted right.
+        seconds: float, wall-clock time of the predictions (compilation
+            included).
+    """
+
+    name: str
+    predictions: np.ndarray
+    accuracies: np.ndarray
+    seconds: float
+
+    @property
+    def mean(self):
+        """Mean accuracy over the tasks, in %."""
+        return confidence_interval(self.accuracies)[0]
+
+    @property
+    def ci95(self):
+        """Half-width of the 95% confidence interval of `mean`, in %."""
+        return confidence_interval(self.accuracies)[1]
+
+    @property
+    def tasks(self):
+        return len(self.accuracies)
+
+    def summary(self):
+        """`"accuracy: M ± CI over T tasks"`."""
+        return f"accuracy: {self.mean:.2f} ± {self.ci95:.2f} over {self.tasks} tasks"
+
+
+def evaluate(methods, tasks, query_labels, log=None):
+    """Runs every method on the same tasks, then scores them against the query labels.
+
+    A method is a callable `method(tasks) -> (T, way * queries)` int
+    predictions; it gets `tasks`, which holds no query labels. The labels
+    are read once every method has predicted, only to score.
+
+    Args:
+        methods: dict of name -> method, run in order.
+        tasks: a `keras_cd.few_shot.Tasks`.
+        query_labels: (T, way * queries) ints, from `sample_tasks`.
+        log: optional callable taking a str (e.g. `print`), told each
+            method's time as it finishes.
+
+    Returns:
+        dict of name -> `MethodResult`, in the order of `methods`.
+    """
+    if not isinstance(tasks, Tasks):
+        _validation.invalid("tasks", "a keras_cd.few_shot.Tasks", type(tasks).__name__, "")
+    expected = tasks.query.shape
+    query_labels = np.asarray(query_labels)
+    if query_labels.shape != expected:
+        _validation.invalid(
+            "query_labels",
+            f"an array of shape {expected}",
+            query_labels.shape,
+            "Pass the labels sample_tasks returned with these tasks.",
+        )
+    runs = {}
+    for name, method in methods.items():
+        start = time.perf_counter()
+        predictions = np.asarray(method(tasks))
+        seconds = time.perf_counter() - start
+        if predictions.shape != expected:
+            raise ValueError(
+                f"Method {name!r} returned predictions of shape {predictions.shape}; expected "
+                f"{expected} (one label per query of each task)."
+            )
+        runs[name] = (predictions, seconds)
+        if log is not None:
+            log(f"{name}: {len(tasks)} tasks in {seconds:.1f} s")
+    return {
+        name: MethodResult(
+            name, predictions, 100.0 * (predictions == query_labels).mean(axis=1), seconds
+        )
+        for name, (predictions, seconds) in runs.items()
+    }
+
+
+def paired_comparison(result, baseline):
+    """`result` against `baseline` task by task (the same tasks, in the same order).
+
+    Returns:
+        dict: `mean` and `ci95` of the per-task difference result - baseline
+        (accuracy points), `wins`, `ties` and `losses` of `result`, `tasks`.
+    """
+    if result.accuracies.shape != baseline.accuracies.shape:
+        raise ValueError(
+            f"Invalid comparison: {result.name!r} and {baseline.name!r} ran on different "
+            f"numbers of tasks ({result.tasks} and {baseline.tasks}). Evaluate both on the "
+            "same tasks with keras_cd.few_shot.evaluate."
+        )
+    difference = result.accuracies - baseline.accuracies
+    mean, half_width = confidence_interval(difference)
+    return {
+        "mean": mean,
+        "ci95": half_width,
+        "wins": int((difference > 0).sum()),
+        "ties": int((difference == 0).sum()),
+        "losses": int((difference < 0).sum()),
+        "tasks": len(difference),
+    }
+
+
+def format_table(results, summarize=()):
+    """The results as printed lines: method, accuracy, 95% CI, tasks, seconds.
+
+    Rows named in `summarize` end with their `MethodResult.summary()`.
+    """
+    width = max([len("method")] + [len(name) for name in results]) + 2
+    lines = [f"{'method':<{width}}{'accuracy':>9}{'95% CI':>9}{'tasks':>8}{'seconds':>10}"]
+    for name, result in results.items():
+        line = (
+            f"{name:<{width}}{result.mean:>9.2f}{result.ci95:>9.2f}{result.tasks:>8d}"
+            f"{result.seconds:>10.1f}"
+        )
+        lines.append(line + (f"   {result.summary()}" if name in summarize else ""))
+    return lines
+
+
+def format_comparisons(results, reference):
+    """Lines comparing `results[reference]` with every other method, task by task."""
+    ours = results[reference]
+    lines = [f"{reference} minus each method, paired over the same tasks (accuracy points):"]
+    for name, result in results.items():
+        if name == reference:
+            continue
+        c = paired_comparison(ours, result)
+        lines.append(
+            f"  vs {name:<34}{c['mean']:>+7.2f} ± {c['ci95']:<6.2f}"
+            f"wins {c['wins']}, ties {c['ties']}, losses {c['losses']} of {c['tasks']}"
+        )
+    return lines
+
+
+COIN = "COIN (10 steps x 0.5)"
+
+
+def standard_methods(batch_size=8, graph="reference"):
+    """The methods of the paper's few-shot table, in one harness.
+
+    - `COIN (10 steps x 0.5)`: `TransductiveCOIN()`, the reference settings;
+    - `COIN without diffusion`: the same network and training, 0 steps;
+    - `SimpleShot (CL2N)`: `NearestClassMean()`, inductive;
+    - `SimpleShot + query shift`: the same on COIN's shifted queries;
+    - `logistic regression (CL2N)`: `LogisticRegression()`, inductive;
+    - `logistic regression + query shift`.
+
+    Args:
+        batch_size: int, tasks per compiled COIN call. Defaults to `8`.
+        graph: COIN's graph, `"reference"` or `"package"`.
+
+    Returns:
+        dict of name -> method, for `evaluate`.
+    """
+    from keras_cd.few_shot.baselines import LogisticRegression, NearestClassMean
+    from keras_cd.few_shot.coin import TransductiveCOIN
+
+    return {
+        COIN: TransductiveCOIN(batch_size=batch_size, graph=graph),
+        "COIN without diffusion": TransductiveCOIN(num_steps=0, batch_size=batch_size),
+        "SimpleShot (CL2N)": NearestClassMean(),
+        "SimpleShot + query shift": NearestClassMean(shift=True),
+        "logistic regression (CL2N)": LogisticRegression(),
+        "logistic regression + query shift": LogisticRegression(shift=True),
+    }

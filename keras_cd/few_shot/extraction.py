@@ -1,0 +1,177 @@
+"""Features files from a Keras backbone: over image arrays, an image folder or a tfds dataset."""
+
+import os
+
+import numpy as np
+
+from keras_cd import _validation
+from keras_cd.few_shot.features import FeatureSet
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def feature_extractor(model, layer=None):
+    """`model` cut at its feature layer: `layer`'s output, else the input of the last layer.
+
+    For a classifier ending in a Dense layer (e.g. `keras_cd.models.cd_resnet`)
+    the default is the pooled feature vector the classifier reads.
+    """
+    import keras
+
+    if layer is not None:
+        output = model.get_layer(layer).output
+    else:
+        output = model.layers[-1].input
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    return keras.Model(inputs, output, name=f"{model.name}_features")
+
+
+def _splits_of(labels, split):
+    if isinstance(split, str):
+        return np.full(len(labels), split)
+    if isinstance(split, dict):
+        missing = sorted({int(c) for c in np.unique(labels)} - {int(c) for c in split})
+        if missing:
+            _validation.invalid(
+                "split", "a split for every class", f"no entry for classes {missing}", ""
+            )
+        return np.array([split[int(label)] for label in labels])
+    return np.asarray(split)
+
+
+def extract_features(model, images, labels, split, layer=None, batch_size=256):
+    """The features a backbone computes for every image, as a `FeatureSet`.
+
+    Args:
+        model: a Keras model from images to class scores (or to features).
+        images: (M, ...) array, or an iterable of image batches (arrays)
+            whose rows, in order, are the M images.
+        labels: (M,) int class of each image.
+        split: (M,) split names, one name for all, or a dict
+            {class: "base" | "val" | "novel"}.
+        layer: str or None, the layer whose output is the feature (see
+            `feature_extractor`).
+        batch_size: int, images per forward pass. Defaults to `256`.
+
+    Returns:
+        A `FeatureSet` (features flattened to (M, F)); save it with
+        `keras_cd.few_shot.save_features`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> from keras_cd import few_shot
+    >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(8), keras.layers.Dense(3)])
+    >>> data = few_shot.extract_features(
+    ...     model, np.ones((6, 4, 4, 1)), [0, 0, 1, 1, 2, 2], {0: "base", 1: "novel", 2: "novel"})
+    >>> data.features.shape, data.classes("novel").tolist()
+    ((6, 8), [1, 2])
+    """
+    from keras_cd import _backend
+
+    extractor = feature_extractor(model, layer)
+    predict = _backend.predictor(extractor)
+    batches = (
+        (images[i : i + batch_size] for i in range(0, len(images), batch_size))
+        if isinstance(images, np.ndarray)
+        else images
+    )
+    features = [
+        np.asarray(_backend.numpy(predict(np.asarray(b, np.float32)))).reshape(len(b), -1)
+        for b in batches
+    ]
+    features = np.concatenate(features) if features else np.zeros((0, 0), np.float32)
+    labels = np.asarray(labels)
+    return FeatureSet(features, labels, _splits_of(labels, split), source=f"model {model.name}")
+
+
+def image_folder(directory, classes, image_size, batch_size=64):
+    """The images of the listed classes of a folder with one sub-folder per class.
+
+    Args:
+        directory: str, holding `directory/CLASS/*.png|jpg|...`.
+        classes: list of sub-folder names; class i is labelled i.
+        image_size: `(height, width)` every image is resized to.
+        batch_size: int, images per yielded batch.
+
+    Returns:
+        `(batches, labels)`: a generator of float32 (b, height, width, 3)
+        batches (pixel values 0-255, files in sorted order) and the (M,)
+        int labels, for `extract_features`.
+    """
+    import keras
+
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        folder = os.path.join(directory, name)
+        if not os.path.isdir(folder):
+            _validation.invalid(
+                "classes",
+                f"sub-folders of {directory}",
+                name,
+                f"Existing: {sorted(os.listdir(directory))[:20]}.",
+            )
+        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))
+        paths += [os.path.join(folder, f) for f in files]
+        labels += [label] * len(files)
+
+    def batches():
+        for start in range(0, len(paths), batch_size):
+            yield np.stack(
+                [
+                    keras.utils.img_to_array(
+                        keras.utils.load_img(p, color_mode="rgb", target_size=tuple(image_size))
+                    )
+                    for p in paths[start : start + batch_size]
+                ]
+            ).astype(np.float32)
+
+    return batches(), np.array(labels, np.int64)
+
+
+def tfds_images(name, classes=None, split="train", image_size=None, data_dir=None):
+    """The images of a TensorFlow Datasets dataset, of the listed classes, in memory.
+
+    Args:
+        name: str, a tfds dataset with "image" and "label" features.
+        classes: list of class names or ints to keep, or None for all;
+            the labels are the dataset's own.
+        split: str, the tfds split. Defaults to `"train"`.
+        image_size: `(height, width)` to resize to, or None to keep them.
+        data_dir: str or None, tfds's data directory.
+
+    Returns:
+        `(images, labels)`: float32 (M, height, width, channels), int (M,).
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(
+            "Reading a tfds dataset needs TensorFlow Datasets: pip install tensorflow-datasets "
+            "(or pip install -e '.[data]')."
+        ) from error
+    from keras import ops
+
+    dataset, info = tfds.load(
+        name, split=split, data_dir=data_dir, as_supervised=True, with_info=True
+    )
+    names = list(info.features["label"].names) if hasattr(info.features["label"], "names") else []
+    keep = None
+    if classes is not None:
+        unknown = [c for c in classes if str(c) not in names and not str(c).isdigit()]
+        if unknown:
+            _validation.invalid(
+                "classes", f"class names of {name} or ints", unknown, f"Names: {names[:20]}..."
+            )
+        keep = {names.index(str(c)) if str(c) in names else int(c) for c in classes}
+    images, labels = [], []
+    for image, label in tfds.as_numpy(dataset):
+        if keep is not None and int(label) not in keep:
+            continue
+        image = np.asarray(image, np.float32)
+        if image_size is not None:
+            image = ops.convert_to_numpy(ops.image.resize(image, tuple(image_size)))
+        images.append(image)
+        labels.append(int(label))
+    return np.stack(images), np.array(labels, np.int64)
