@@ -469,7 +469,8 @@ def test_extract_features_reads_the_last_layers_input_and_an_image_folder(tmp_pa
     expected = keras.Model(model.inputs, model.get_layer("features").output).predict(
         images, verbose=0
     )
-    np.testing.assert_allclose(data.features, expected, rtol=1e-5, atol=1e-5)
+    # float32 features computed in batches of 4 against one batch of 6 (values up to ~200)
+    np.testing.assert_allclose(data.features, expected, rtol=1e-4, atol=1e-3)
     assert data.split.tolist() == ["base"] * 3 + ["novel"] * 3
     with pytest.raises(ValueError, match="sub-folders"):
         few_shot.image_folder(str(tmp_path), ["emu"], (6, 6))
