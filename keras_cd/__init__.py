@@ -4,7 +4,23 @@ Wang, Bao & Shi, "Convection-Diffusion Equation: A Theoretically Certified
 Framework for Neural Networks" (arXiv 2403.15726): a residual block is a
 convection (Euler) step, Gaussian noise on the residual stream is a diffusion
 step, and the mean output over the noise solves the convection-diffusion
-equation (Feynman-Kac).
+equation (Feynman-Kac)
+
+    u_t = v . grad u + (sigma^2 / 2) Laplacian u.
+
+The top level holds the layers most used,
+[`CDBlock`][keras_cd.layers.CDBlock], [`DenseCDBlock`][keras_cd.layers.DenseCDBlock],
+[`DiffusionNoise`][keras_cd.layers.DiffusionNoise],
+[`GraphDiffusion`][keras_cd.layers.GraphDiffusion] and
+[`GaussianKernelGraph`][keras_cd.layers.GaussianKernelGraph] (the same
+objects as in `keras_cd.layers`), and
+[`monte_carlo`][keras_cd.inference.monte_carlo], the switch that keeps the
+noise on at inference. The submodules: `layers`, `models` (ready-made
+networks), `graph` (Laplacians and exact graph diffusion), `inference`
+(Feynman-Kac inference), `smoothing` (randomized smoothing and certified
+radii), `datasets`, `checkpoint` (resumable training), `distribute`
+(tf.distribute strategies), `export` (ONNX and SavedModel) and `files`
+(atomic writes).
 
 Submodules and the top-level names are imported on first use, so that
 `import keras_cd` is fast and the parts that need no deep-learning framework
@@ -69,6 +85,7 @@ __all__ = sorted(
 
 
 def __getattr__(name):
+    """Imports a top-level name or submodule on first use."""
     if name in _NAMES:
         value = getattr(importlib.import_module(_NAMES[name]), name)
     elif name in _SUBMODULES:
@@ -80,6 +97,7 @@ def __getattr__(name):
 
 
 def __dir__():
+    """Lists the module's names, the lazily imported ones included."""
     return sorted(set(globals()) | set(_NAMES) | set(_SUBMODULES))
 
 

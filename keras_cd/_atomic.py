@@ -1,4 +1,8 @@
-"""Atomic writes: build in a temporary sibling, then rename into place."""
+"""Atomic writes: build in a temporary sibling, then rename into place.
+
+The implementation behind the public `keras_cd.files.atomic_path`, used by the
+checkpoints, the exporters and the benchmark records.
+"""
 
 import contextlib
 import ctypes
@@ -113,19 +117,52 @@ def _recover(directory, name, final_path):
 def atomic_path(final_path, suffix="", overwrite=True):
     """Yields a temporary sibling of `final_path` to write a file or folder.
 
-    When the block succeeds, the temporary path is flushed to disk and put
-    in place of `final_path` such that readers see the old or the complete
-    new content at every instant: `rename` for a file; for a folder replacing
-    a folder, an atomic exchange of the two (Linux `renameat2` with
-    `RENAME_EXCHANGE`), the old one then deleted. Where the OS has no
+    Write the new content to the yielded path with any writer (a file, or a
+    folder such as a SavedModel). When the block succeeds, the temporary path
+    is flushed to disk and put in place of `final_path` such that readers see
+    the old or the complete new content at every instant: `rename` for a
+    file; for a folder replacing a folder, an atomic exchange of the two
+    (Linux `renameat2` with `RENAME_EXCHANGE`), the old one then deleted. Where the OS has no
     exchange, two renames are the fallback: the old folder is moved aside to
     `.NAME.old-*`, then the new one into place; a kill between them leaves no
     `final_path` for that instant, and the next `atomic_path` call on the
     same path puts the old folder back (or, once the new one is in place,
     removes the old copy). Temporary folders of killed writers are removed
     by the next call too. When the block fails, the temporary path is removed
-    and `final_path` is untouched. `suffix` is appended to the temporary name
-    (for writers that insist on an extension, such as `.keras`).
+    and `final_path` is untouched (and a parent folder this call created is
+    removed again if it stayed empty).
+
+    Args:
+        final_path: str or path-like, the file or folder to write; missing
+            parent folders are created.
+        suffix: str, appended to the temporary name, for writers that insist
+            on an extension (such as `.keras`). Defaults to `""`.
+        overwrite: bool, replace an existing `final_path`. Defaults to `True`.
+
+    Yields:
+        str, the absolute temporary path to write; nothing exists there yet.
+
+    Raises:
+        FileExistsError: if `final_path` exists and `overwrite=False` (before
+            the block runs).
+
+    Example:
+        >>> import os, tempfile
+        >>> import keras_cd.files
+        >>> path = os.path.join(tempfile.mkdtemp(), "notes.txt")
+        >>> with keras_cd.files.atomic_path(path) as temporary:
+        ...     with open(temporary, "w") as handle:
+        ...         _ = handle.write("complete")
+        ...     os.path.exists(path)  # nothing at `path` until the block succeeds
+        False
+        >>> with open(path) as handle:
+        ...     handle.read()
+        'complete'
+        >>> with keras_cd.files.atomic_path(path, overwrite=False) as temporary:
+        ...     pass
+        Traceback (most recent call last):
+        ...
+        FileExistsError: Refusing to overwrite ...
     """
     final_path = os.path.abspath(os.fspath(final_path))
     directory, name = os.path.split(final_path)

@@ -50,12 +50,15 @@ class MonteCarloSwitch(keras.random.SeedGenerator):
             _switches.add(self)
 
     def next(self, ordered=True):  # never a seed source
+        """Refuses: a switch holds a flag, not random seeds."""
         raise TypeError("A MonteCarloSwitch holds a flag, not random seeds.")
 
     def is_on(self):
+        """Returns a boolean tensor, True while the switch is on (read at run time)."""
         return self.state[0] > 0
 
     def set(self, on):
+        """Turns the switch on (`on=True`) or off."""
         self.state.assign(ops.convert_to_tensor([1 if on else 0, 0], dtype=self.state.dtype))
 
 
@@ -73,7 +76,7 @@ def random_seed_states(model):
 
 
 def monte_carlo_enabled():
-    """Returns True inside a `keras_cd.monte_carlo()` block."""
+    """Returns whether a `keras_cd.monte_carlo()` block is active."""
     return _depth > 0
 
 
@@ -113,6 +116,11 @@ class NoiseFeed:
         self.width = 0
 
     def take(self, shape, dtype):
+        """Returns the next `prod(shape[1:])` columns as eps of `shape`, or None when counting.
+
+        Raises:
+            ValueError: if a feature dimension of `shape` is unknown.
+        """
         if any(size is None for size in shape[1:]):
             raise ValueError(
                 "Invalid model for an explicit noise input: every diffusion "
@@ -177,8 +185,21 @@ def perturb(inputs, scale, seed_generator, switch, training=None, monte_carlo=No
         return noisy(seed_generator)
     if keras.backend.backend() == "torch":  # eager: the switch is read right here
         return noisy(seed_generator) if bool(switch.is_on()) else inputs
+    if _eager_jax(inputs, switch):  # a fresh `lax.cond` would compile on every call
+        return noisy(seed_generator) if bool(switch.is_on()) else inputs
     # Compiled (tf.function, XLA, jax.jit): the switch is read when the function
     # runs. The seed is drawn outside the branch, so that JAX's state handling
     # never sees a state update inside a traced branch.
     seed = seed_generator.next()
     return ops.cond(switch.is_on(), lambda: noisy(seed), lambda: inputs)
+
+
+def _eager_jax(inputs, switch):
+    """Whether this is an eager (untraced) call on JAX, where the switch can be read now."""
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return not isinstance(inputs, jax.core.Tracer) and not isinstance(
+        switch.state.value, jax.core.Tracer
+    )

@@ -1,4 +1,11 @@
-"""Noise that stays independent across tf.distribute replicas, drawn fast."""
+"""Noise that stays independent across tf.distribute replicas, drawn fast.
+
+The diffusion step x <- x + sigma * sqrt(dt) * eps of the convection-diffusion
+layers needs eps ~ N(0, I) that differs between replicas and is cheap to draw
+under XLA: `ReplicaSeedGenerator` folds the replica id into the seeds,
+`gaussian_like` draws the normals (Box-Muller), `uniform` and `hash_uniform`
+the uniforms, and `dropout` the dropout masks.
+"""
 
 import math
 
@@ -18,6 +25,7 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
     """
 
     def next(self, ordered=True):
+        """Returns the next seed, folded with the replica id inside a replica context."""
         seed = super().next(ordered=ordered)
         if keras.backend.backend() != "tensorflow":
             return seed
@@ -36,8 +44,7 @@ class ReplicaSeedGenerator(keras.random.SeedGenerator):
 
 
 def uniform(shape, seed):
-    """`keras.random.uniform(shape, seed=seed)` on [0, 1), float32, that stays
-    fast when TensorFlow compiles it with XLA on a CPU.
+    """Returns `keras.random.uniform(shape, seed=seed)` on [0, 1), float32, fast under XLA.
 
     Keras leaves TensorFlow's generator on `alg="auto_select"`, which XLA's
     CPU backend expands into code many times slower than Philox; without XLA
@@ -91,9 +98,12 @@ def hash_uniform(shape, seed):
 
 
 def dropout(values, rate, seed):
-    """Inverted dropout: each entry kept with probability 1 - rate, then scaled
-    by 1 / (1 - rate), so the expectation is unchanged. Masks from
-    `hash_uniform` (TensorFlow; `keras.random.uniform` elsewhere)."""
+    """Returns `values` after inverted dropout.
+
+    Each entry is kept with probability 1 - rate, then scaled by
+    1 / (1 - rate), so the expectation is unchanged. Masks come from
+    `hash_uniform` (TensorFlow; `keras.random.uniform` elsewhere).
+    """
     from keras import ops
 
     keep = hash_uniform(ops.shape(values), seed) >= rate
@@ -101,9 +111,9 @@ def dropout(values, rate, seed):
 
 
 def gaussian_like(inputs, stddev, seed):
-    """`stddev * N(0, I)` noise with the shape of `inputs`, in float32.
+    """Returns `stddev * N(0, I)` noise with the shape of `inputs`, in float32.
 
-    Box-Muller from pairs of uniforms, written with vectorised ops:
+    Box-Muller from pairs of uniforms, written with vectorized ops:
 
         z1 = r cos(2 pi u2),  z2 = r sin(2 pi u2),  r = sqrt(-2 log(1 - u1)),
 

@@ -1,4 +1,14 @@
-"""Crash-safe training checkpoints that resume where training stopped."""
+"""Crash-safe training checkpoints that resume where training stopped.
+
+A convection-diffusion network trains on random Brownian increments: the
+diffusion noise eps of every `DiffusionNoise` layer comes from a seed
+generator whose state is part of the training state. To resume a run exactly,
+[`ResumableCheckpoint`][keras_cd.checkpoint.ResumableCheckpoint] saves that
+state with the weights and the optimizer after every epoch, atomically and
+committed by a SHA-256 manifest, and verifies it on restore;
+[`save_model`][keras_cd.checkpoint.save_model] writes a `.keras` file
+atomically.
+"""
 
 import hashlib
 import json
@@ -122,11 +132,13 @@ def _without_names(value):
 
 
 def _fingerprint(model):
-    """What must match for a checkpoint to restore into `model`: its layers'
-    classes and settings (auto-generated names aside), its variables' shapes
-    and dtypes, and the optimizer's class, settings and variables. A constant
-    learning rate is left out: it is a variable, restored with the weights
-    (callbacks such as ReduceLROnPlateau change it)."""
+    """Describes what must match for a checkpoint to restore into `model`.
+
+    Its layers' classes and settings (auto-generated names aside), its
+    variables' shapes and dtypes, and the optimizer's class, settings and
+    variables. A constant learning rate is left out: it is a variable,
+    restored with the weights (callbacks such as ReduceLROnPlateau change it).
+    """
 
     def plain(value):
         return json.loads(json.dumps(_without_names(value), sort_keys=True, default=repr))
@@ -181,11 +193,13 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     ```python
     checkpoint = keras_cd.checkpoint.ResumableCheckpoint("runs/ckpt")
-    initial_epoch = checkpoint.restore(model)   # 0 on a fresh start
-    data = keras_cd.datasets.resumable_epochs(examples, seed=0, epochs=30,
-                                              initial_epoch=initial_epoch)
-    model.fit(data.batch(128), epochs=30, initial_epoch=initial_epoch,
-              callbacks=[checkpoint])
+    initial_epoch = checkpoint.restore(model)  # 0 on a fresh start
+    data = keras_cd.datasets.resumable_epochs(
+        examples, seed=0, epochs=30, initial_epoch=initial_epoch
+    )
+    model.fit(
+        data.batch(128), epochs=30, initial_epoch=initial_epoch, callbacks=[checkpoint]
+    )
     ```
 
     `restore` verifies a checkpoint before it touches the model: the bytes
@@ -214,13 +228,39 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     just written.
 
     Args:
-        directory: str, folder of the checkpoints (created when needed).
+        directory: str or path-like, folder of the checkpoints (created when
+            needed).
         keep: int >= 1, how many of the newest checkpoints to keep.
             Defaults to `2`.
         write: bool, whether this process writes checkpoints. Under
-            multi-worker training only the chief should write, and only it
-            sets corrupt checkpoints aside; every worker restores (and skips
-            the same corrupt ones). Defaults to `True`.
+            multi-worker training only the chief should write
+            (`keras_cd.distribute.is_chief`), and only it sets corrupt
+            checkpoints aside; every worker restores (and skips the same
+            corrupt ones). Defaults to `True`.
+
+    Raises:
+        ValueError: if `keep` is not an int >= 1, `write` is not a bool, or
+            `directory` is an existing file.
+
+    Example:
+        >>> import tempfile, numpy as np, keras, keras_cd
+        >>> def build():
+        ...     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        ...     model.compile("sgd", "mse", run_eagerly=True)
+        ...     return model
+        >>> folder = tempfile.mkdtemp()
+        >>> x, y = np.ones((4, 2), "float32"), np.zeros((4, 1), "float32")
+        >>> model, checkpoint = build(), keras_cd.checkpoint.ResumableCheckpoint(folder)
+        >>> checkpoint.restore(model)  # a fresh start
+        0
+        >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[checkpoint])
+        >>> [epoch for epoch, _ in checkpoint.checkpoints()]
+        [2, 1]
+        >>> resumed = build()  # e.g. after the process was killed
+        >>> keras_cd.checkpoint.ResumableCheckpoint(folder).restore(resumed)  # epochs done
+        2
+        >>> all(np.array_equal(a, b) for a, b in zip(model.get_weights(), resumed.get_weights()))
+        True
     """
 
     def __init__(self, directory, keep=2, write=True):
@@ -241,7 +281,13 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             )
 
     def checkpoints(self):
-        """Returns `[(epoch, path), ...]`, newest first."""
+        """Lists the checkpoints in `directory`, newest first.
+
+        Returns:
+            A list of `(epoch, path)` pairs, `epoch` the number of completed
+            epochs a checkpoint holds; empty when there is none (or no
+            folder). Files set aside as `*.corrupt` are not listed.
+        """
         if not os.path.isdir(self.directory):
             return []
         found = []
@@ -363,7 +409,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if state is None:
             raise ValueError(
                 f"Invalid checkpoint {path!r}: it holds no keras_cd training state (written "
-                "by another tool, or by keras_cd < 0.2), so the noise streams cannot be "
+                "by another tool, or by an early keras_cd), so the noise streams cannot be "
                 "restored. Use a new directory, or load its weights with "
                 "model.load_weights() and train without resuming."
             )
@@ -409,6 +455,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             raise _Corrupt(f"Keras could not load it ({type(error).__name__}: {error})") from None
 
     def on_train_begin(self, logs=None):
+        """Refuses to train into a folder holding checkpoints newer than the restored one.
+
+        Raises:
+            ValueError: if `directory` became a file, or holds checkpoints of
+                epochs after the one this run starts from.
+        """
         if not self.write:
             return
         self._check_directory()
@@ -424,6 +476,11 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        """Writes the checkpoint of `epoch + 1` completed epochs, then prunes old ones.
+
+        Raises:
+            FloatingPointError: if the model or optimizer holds NaN or inf.
+        """
         if not self.write:
             return
         import h5py
@@ -477,10 +534,30 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
 
 def save_model(model, path, overwrite=True):
-    """`model.save(path)`, atomically: readers see the old file or the whole new one.
+    """Saves `model` as `model.save(path)` does, atomically.
 
     The `.keras` file is written to a temporary sibling, flushed and renamed
-    into place, so a kill while saving never leaves a truncated model.
+    into place, so readers see the old file or the whole new one, and a kill
+    while saving never leaves a truncated model.
+
+    Args:
+        model: the `keras.Model` to save.
+        path: str or path-like, a file name ending in `.keras`.
+        overwrite: bool, replace an existing file. Defaults to `True`.
+
+    Raises:
+        ValueError: if `path` does not end in `.keras`.
+        FileExistsError: if `path` exists and `overwrite=False`.
+
+    Example:
+        >>> import os, tempfile, numpy as np, keras, keras_cd
+        >>> inputs = keras.Input((3,))
+        >>> model = keras.Model(inputs, keras_cd.layers.DiffusionNoise(0.5)(inputs))
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.keras")
+        >>> keras_cd.checkpoint.save_model(model, path)
+        >>> loaded = keras.saving.load_model(path)  # no custom_objects needed
+        >>> type(loaded.layers[-1]).__name__, loaded.layers[-1].sigma
+        ('DiffusionNoise', 0.5)
     """
     path = os.fspath(path)
     if not path.endswith(".keras"):

@@ -6,10 +6,17 @@ MultiWorkerMirroredStrategy
 ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585)).
 `is_chief` tells the one process of a cluster that should write files.
 On JAX and PyTorch, use `keras.distribution` instead.
+
+Under a synchronous strategy every replica of a convection-diffusion network
+draws its own diffusion noise eps (see `keras_cd.layers.DiffusionNoise`), so
+the replicas together sample as many independent Brownian paths of
+dX = v(X, t) dt + sigma dW as one device would over the global batch.
+`STRATEGIES` lists the names `make_strategy` accepts.
 """
 
 import os
 
+# The names `make_strategy` accepts.
 STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device", "default")
 
 
@@ -28,20 +35,33 @@ def _require_tensorflow(what):
 
 
 class SingleDevice:
-    """What `make_strategy("auto")` gives on a backend without tf.distribute:
-    one process, Keras' own device placement (a `scope()` that does nothing)."""
+    """What `make_strategy("auto")` gives on a backend without tf.distribute.
+
+    One process and Keras' own device placement: it has the parts of a
+    `tf.distribute.Strategy` that training scripts read, a `scope()` that does
+    nothing, `num_replicas_in_sync = 1` and no `cluster_resolver` (so
+    `is_chief` is True).
+
+    Example:
+        >>> import keras_cd
+        >>> device = keras_cd.distribute.SingleDevice()
+        >>> with device.scope():
+        ...     device.num_replicas_in_sync, keras_cd.distribute.is_chief(device)
+        (1, True)
+    """
 
     num_replicas_in_sync = 1
     cluster_resolver = None
 
     def scope(self):
+        """Returns a context manager that does nothing."""
         import contextlib
 
         return contextlib.nullcontext()
 
 
 def make_strategy(name="auto", cpu_replicas=1, tpu=None):
-    """A tf.distribute strategy by name.
+    """Returns a tf.distribute strategy by name.
 
     On JAX or PyTorch, `"auto"` and `"default"` give a `SingleDevice` (use
     `keras.distribution` for data parallelism there); the other names need
@@ -52,12 +72,29 @@ def make_strategy(name="auto", cpu_replicas=1, tpu=None):
 
     Args:
         name: `"auto"` (MirroredStrategy over the visible GPUs, or over the
-            logical CPUs when `cpu_replicas > 1`, else the default strategy),
-            `"mirrored"`, `"multiworker"` (needs `TF_CONFIG`), `"tpu"`,
-            `"one_device"` or `"default"`.
+            logical CPUs when `cpu_replicas > 1`, else OneDeviceStrategy on
+            the one GPU, else the default strategy), `"mirrored"`,
+            `"multiworker"` (needs `TF_CONFIG`; returned patched by
+            `patch_multi_worker_reduce`), `"tpu"`, `"one_device"` or
+            `"default"`. Defaults to `"auto"`.
         cpu_replicas: int >= 1, split the CPU into this many logical devices
-            (to try distribution without GPUs).
-        tpu: TPU name or address for `"tpu"`.
+            (to try distribution without GPUs). Defaults to `1`.
+        tpu: str or None, TPU name or address for `"tpu"`. Defaults to `None`.
+
+    Returns:
+        A `tf.distribute.Strategy`, or a `SingleDevice` on JAX or PyTorch.
+
+    Raises:
+        ValueError: if `name` is not one of `STRATEGIES`, `cpu_replicas` is
+            not an int >= 1, or `name="multiworker"` without `TF_CONFIG`.
+        RuntimeError: if the Keras backend is not TensorFlow and `name` is
+            neither `"auto"` nor `"default"` (or `cpu_replicas > 1`).
+
+    Example:
+        >>> import keras_cd
+        >>> strategy = keras_cd.distribute.make_strategy("default")
+        >>> strategy.num_replicas_in_sync, keras_cd.distribute.is_chief(strategy)
+        (1, True)
     """
     from keras_cd import _validation
 
@@ -113,8 +150,33 @@ def patch_multi_worker_reduce(strategy):
     batch and reduces scalar metrics along `axis=0`; MirroredStrategy
     tolerates both, the multi-worker strategy raises. Reducing element by
     element, with `axis=None` for scalars, is what Keras means in both cases.
-    Returns `strategy`, its `reduce` wrapped; remove this once the upstream
-    issue is fixed.
+    Remove this once the upstream issue is fixed; `make_strategy("multiworker")`
+    applies it already.
+
+    Args:
+        strategy: a `tf.distribute` strategy (any; the wrapper only matters
+            for MultiWorkerMirroredStrategy).
+
+    Returns:
+        `strategy` itself, its `reduce` method replaced by one that reduces
+        nested values element by element.
+
+    Raises:
+        RuntimeError: if the Keras backend is not TensorFlow.
+
+    Example:
+        It needs a cluster (`TF_CONFIG` set on every worker), so it is shown,
+        not run:
+
+        ```python
+        strategy = keras_cd.distribute.patch_multi_worker_reduce(
+            tf.distribute.MultiWorkerMirroredStrategy()
+        )
+        with strategy.scope():
+            model = keras_cd.models.cd_resnet(depth=20)
+            model.compile("sgd", "sparse_categorical_crossentropy")
+        model.fit(dataset, epochs=10)
+        ```
     """
     tf = _require_tensorflow("keras_cd.distribute.patch_multi_worker_reduce")
     reduce = strategy.reduce
@@ -132,10 +194,22 @@ def patch_multi_worker_reduce(strategy):
 
 
 def is_chief(strategy):
-    """Whether this process is the cluster's chief (the one that writes files).
+    """Returns whether this process is the cluster's chief (the one that writes files).
 
     True outside multi-worker training; otherwise the `chief` task, or worker
-    0 of a cluster without one.
+    0 of a cluster without one. Pass it as `write=` to
+    `keras_cd.checkpoint.ResumableCheckpoint`.
+
+    Args:
+        strategy: a `tf.distribute` strategy or a `SingleDevice`.
+
+    Returns:
+        bool.
+
+    Example:
+        >>> import keras_cd
+        >>> keras_cd.distribute.is_chief(keras_cd.distribute.SingleDevice())
+        True
     """
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:

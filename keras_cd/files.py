@@ -5,9 +5,14 @@ final path, flushed to disk, then renamed into place, so a run killed while
 writing never leaves a half-written file where a complete one was (or where
 a reader expects one).
 
-- `atomic_path(path)`: a context manager yielding the temporary path to
-  write a file or folder with any writer.
-- `write_json(path, data)`: a JSON file written that way.
+- [`atomic_path(path)`][keras_cd.files.atomic_path]: a context manager
+  yielding the temporary path to write a file or folder with any writer.
+- [`write_json(path, data)`][keras_cd.files.write_json]: a JSON file written
+  that way.
+
+No mathematics of the paper lives here: this is the storage layer under the
+training checkpoints, the exported models and the benchmark results, and it
+imports neither Keras nor TensorFlow.
 """
 
 import json
@@ -41,12 +46,20 @@ def write_json(path, data, indent=2, overwrite=True):
         FileExistsError: if `path` exists and `overwrite=False`.
 
     Example:
-
-    >>> import json, os, tempfile
-    >>> from keras_cd.files import write_json
-    >>> path = write_json(os.path.join(tempfile.mkdtemp(), "result.json"), {"mse": 0.5})
-    >>> json.load(open(path))
-    {'mse': 0.5}
+        >>> import json, os, tempfile
+        >>> import keras_cd.files
+        >>> target = os.path.join(tempfile.mkdtemp(), "result.json")
+        >>> path = keras_cd.files.write_json(target, {"mse": 0.5})
+        >>> with open(path) as handle:
+        ...     json.load(handle)
+        {'mse': 0.5}
+        >>> keras_cd.files.write_json(target, {"mse": float("nan")})
+        Traceback (most recent call last):
+        ...
+        ValueError: Invalid value for `data`: expected finite numbers only ...
+        >>> with open(path) as handle:  # the file is untouched
+        ...     json.load(handle)
+        {'mse': 0.5}
     """
     import os
 

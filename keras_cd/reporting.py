@@ -7,6 +7,14 @@ versions and any structured `figures` it adds, in `results/NAME.json`
 folder of such files into one page (`python benchmarks/report.py` writes
 `benchmarks/RESULTS.md`), so every published figure is one a command
 printed, next to that command.
+
+The benchmarks measure the paper's experiments (Wang, Bao & Shi, arXiv
+2403.15726) as this package runs them; this module holds no mathematics,
+only the record keeping: [`record`][keras_cd.reporting.record] and the
+[`Record`][keras_cd.reporting.Record] it yields,
+[`result_name`][keras_cd.reporting.result_name] for a command's file name,
+[`load_results`][keras_cd.reporting.load_results] and
+[`render_markdown`][keras_cd.reporting.render_markdown].
 """
 
 import contextlib
@@ -23,7 +31,29 @@ from keras_cd import _validation
 
 
 class Record:
-    """What `record` collects: the printed text and structured figures."""
+    """What `record` collects: the printed text and structured figures.
+
+    Made by `record`, which yields it to the benchmark; the benchmark adds
+    its structured results to `figures`.
+
+    Args:
+        name: str, the benchmark's name.
+        command: str, the command line that ran it.
+
+    Attributes:
+        name: str, the benchmark's name.
+        command: str, the command line, e.g. `"python benchmarks/x.py --n 3"`.
+        figures: dict, structured figures to store beside the output; the
+            values must be JSON-serializable (numbers are stored as floats
+            when JSON cannot store them as they are).
+
+    Example:
+        >>> import keras_cd.reporting
+        >>> entry = keras_cd.reporting.Record("demo", "python bench.py")
+        >>> entry.figures["loss"] = 0.25
+        >>> entry.command, entry.figures, entry.text  # nothing printed yet
+        ('python bench.py', {'loss': 0.25}, '')
+    """
 
     def __init__(self, name, command):
         self.name, self.command = name, command
@@ -32,6 +62,7 @@ class Record:
 
     @property
     def text(self):
+        """Returns everything printed so far inside the `record` block, a str."""
         return self._text.getvalue()
 
 
@@ -75,13 +106,39 @@ def _machine():
 def record(name, directory, argv=None):
     """Records what the block prints into `directory/NAME.json`; yields a `Record`.
 
+    Everything printed inside the block still reaches the terminal. When the
+    block finishes, the JSON file gets the command (`python SCRIPT ARGS...`),
+    the start time (UTC), the duration, the machine (platform, processor,
+    CPU count), the library versions, the `figures` the block added and the
+    printed output; it is written atomically. The file is written only when
+    the block finishes without an exception, so a failed or interrupted run
+    never replaces a published result.
+
     Args:
         name: str, the benchmark's name (the file name, without `.json`).
-        directory: str, folder of the results (created when needed).
-        argv: the command's arguments; defaults to `sys.argv`.
+        directory: str or path-like, folder of the results (created when
+            needed).
+        argv: list of str, the command's arguments, the script first.
+            Defaults to `None`: `sys.argv`.
 
-    The file is written only when the block finishes without an exception,
-    so a failed or interrupted run never replaces a published result.
+    Yields:
+        The `Record` of the run.
+
+    Raises:
+        ValueError: if `name` is not a non-empty file name.
+
+    Example:
+        >>> import json, os, tempfile
+        >>> import keras_cd.reporting
+        >>> folder = tempfile.mkdtemp()
+        >>> with keras_cd.reporting.record("demo", folder, argv=["bench.py", "--n", "3"]) as run:
+        ...     print("accuracy 0.5")
+        ...     run.figures["accuracy"] = 0.5
+        accuracy 0.5
+        >>> with open(os.path.join(folder, "demo.json")) as handle:
+        ...     result = json.load(handle)
+        >>> result["command"], result["figures"], result["output"].splitlines()
+        ('python bench.py --n 3', {'accuracy': 0.5}, ['accuracy 0.5'])
     """
     from keras_cd._atomic import atomic_path
 
@@ -112,10 +169,26 @@ def record(name, directory, argv=None):
 
 
 def result_name(script, argv):
-    """The result file name of a command: the script's stem, plus its arguments.
+    """Returns the result file name of a command: the script's stem, plus its arguments.
 
-    `result_name("benchmarks/smoothing.py", ["--shape", "cifar"])` is
-    `"smoothing--shape-cifar"`, so each distinct command keeps its own file.
+    Each distinct command keeps its own file. Arguments that are paths (hold
+    a path separator), and the flag just before such a path, are left out:
+    they say where the inputs live, not what was measured. Leading dashes are
+    dropped and characters other than letters, digits and `.=_-` become `_`.
+
+    Args:
+        script: str, the script's path.
+        argv: list of str, the script's arguments (without the script).
+
+    Returns:
+        str, the name (without `.json`).
+
+    Example:
+        >>> import keras_cd.reporting
+        >>> keras_cd.reporting.result_name("benchmarks/smoothing.py", ["--shape", "cifar"])
+        'smoothing--shape-cifar'
+        >>> keras_cd.reporting.result_name("train.py", ["--data", "data/cora.npz", "--seed", "1"])
+        'train--seed-1'
     """
     stem = os.path.splitext(os.path.basename(script))[0]
     # Paths (data files) are where the inputs live, not what was measured.
@@ -129,7 +202,26 @@ def result_name(script, argv):
 
 
 def load_results(directory):
-    """All results in `directory`, as dicts sorted by name."""
+    """Returns all results in `directory`, as dicts sorted by name.
+
+    Args:
+        directory: str or path-like, a folder of `record`'s JSON files.
+
+    Returns:
+        A list of dicts, one per `*.json` file, sorted by their `"name"`;
+        empty when the folder does not exist.
+
+    Example:
+        >>> import tempfile
+        >>> import keras_cd.reporting
+        >>> folder = tempfile.mkdtemp()
+        >>> for name in ("b", "a"):
+        ...     with keras_cd.reporting.record(name, folder, argv=["bench.py"]) as run:
+        ...         run.figures["size"] = len(name)
+        >>> results = keras_cd.reporting.load_results(folder)
+        >>> [(result["name"], result["figures"]) for result in results]  # sorted by name
+        [('a', {'size': 1}), ('b', {'size': 1})]
+    """
     directory = os.fspath(directory)
     results = []
     for file_name in sorted(os.listdir(directory)) if os.path.isdir(directory) else []:
@@ -140,7 +232,30 @@ def load_results(directory):
 
 
 def render_markdown(directory, title="Measured results"):
-    """One Markdown page of every result in `directory`: command, machine, output."""
+    """Returns one Markdown page of every result in `directory`.
+
+    Each result becomes a section headed by its name, with its command, when
+    and where it ran (start time, duration, CPU count, processor, platform,
+    library versions) and what it printed.
+
+    Args:
+        directory: str or path-like, a folder of `record`'s JSON files.
+        title: str, the page's heading. Defaults to `"Measured results"`.
+
+    Returns:
+        str, the Markdown text.
+
+    Example:
+        >>> import tempfile
+        >>> import keras_cd.reporting
+        >>> folder = tempfile.mkdtemp()
+        >>> with keras_cd.reporting.record("demo", folder, argv=["bench.py"]):
+        ...     print("loss 0.25")
+        loss 0.25
+        >>> page = keras_cd.reporting.render_markdown(folder).splitlines()
+        >>> page[0], "## demo" in page, "python bench.py" in page, "loss 0.25" in page
+        ('# Measured results', True, True, True)
+    """
     lines = [
         f"# {title}",
         "",

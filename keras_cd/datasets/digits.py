@@ -1,10 +1,16 @@
-"""scikit-learn's handwritten digits: real images that need no download."""
+"""scikit-learn's handwritten digits: real images that need no download.
+
+[`load_digits`][keras_cd.datasets.load_digits] gives small real images in the
+layout of the paper's image-classification experiments (Wang, Bao & Shi,
+arXiv 2403.15726), `(N, height, width, channels)`, so that
+`keras_cd.models.cd_resnet` trains on them offline, in place of CIFAR-10.
+"""
 
 from keras_cd import _validation
 
 
 def load_digits(seed=0, test_size=0.3):
-    """The 1,797 8x8 digit images of scikit-learn, split stratified by class.
+    """Returns the 1,797 8x8 digit images of scikit-learn, split stratified by class.
 
     The offline stand-in for CIFAR-10 in the examples, benchmarks and tests:
     real handwritten digits shipped inside scikit-learn (`pip install
@@ -18,12 +24,17 @@ def load_digits(seed=0, test_size=0.3):
         `(x_train, x_test, y_train, y_test)`: float32 images of shape
         (N, 8, 8, 1) scaled to [0, 1] and int64 labels 0-9.
 
-    Example:
+    Raises:
+        ValueError: if `test_size` is not a number in (0, 1).
+        ImportError: if scikit-learn is not installed.
 
-    >>> from keras_cd.datasets import load_digits
-    >>> x_train, x_test, y_train, y_test = load_digits(seed=0)
-    >>> x_train.shape, x_test.shape, float(x_train.max())
-    ((1257, 8, 8, 1), (540, 8, 8, 1), 1.0)
+    Example:
+        >>> import keras_cd
+        >>> x_train, x_test, y_train, y_test = keras_cd.datasets.load_digits(seed=0)
+        >>> x_train.shape, x_test.shape, float(x_train.max())
+        ((1257, 8, 8, 1), (540, 8, 8, 1), 1.0)
+        >>> sorted(set(y_test.tolist())) == list(range(10))  # every class in both splits
+        True
     """
     test_size = _validation.number(
         "test_size", test_size, "Use e.g. 0.3.", low=0, high=1, low_open=True, high_open=True

@@ -12,10 +12,15 @@ https://raw.githubusercontent.com/benedekrozemberczki/pytorch_geometric_temporal
      "edge_mapping": {"edge_index": {"day": [[source, target], ...]},
                       "edge_weight": {"day": [weight, ...]}}}
 
+In the paper (Wang, Bao & Shi, arXiv 2403.15726) COIN forecasts the next
+day's cases by a base network whose prediction f(X) then diffuses over the
+day's mobility graph, u_T = (I - sigma2 L)^K f(X): explicit steps of the
+graph heat equation u_t = -L u, with L the day's `mobility_laplacian`.
+
 The reference experiment (what `keras_cd.forecasting` runs), and where this
 package departs from it:
 
-1. Standardisation, per region: z = (y - mean) / scale.
+1. Standardization, per region: z = (y - mean) / scale.
    `region_statistics(cases)` (the reference code, `standardization=
    "reference"` in `keras_cd.forecasting`): mean and std + 1e-10 of all
    61 days, hidden entries and the test period included, so hidden and
@@ -48,6 +53,7 @@ import numpy as np
 
 from keras_cd import _validation
 
+# Where the original file is published (PyTorch Geometric Temporal).
 URL = (
     "https://raw.githubusercontent.com/benedekrozemberczki/pytorch_geometric_temporal/"
     "master/dataset/england_covid.json"
@@ -56,17 +62,36 @@ URL = (
 
 @dataclasses.dataclass
 class CovidData:
-    """Cases per (day, region) and one directed weighted graph per day."""
+    """Cases per (day, region) and one directed weighted graph per day.
+
+    Returned by `load_england_covid`; a dataclass, each argument kept as
+    the attribute of the same name.
+
+    Args:
+        cases: (T, N) float64 array, new cases per day and region.
+        edges: list of T edge lists `(sources, targets, weights)` (int64,
+            int64 and float64 arrays): people moving from source to target
+            region on each day.
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> edge = (np.array([0]), np.array([1]), np.array([12.0]))
+        >>> data = keras_cd.datasets.CovidData(np.zeros((3, 2)), [edge] * 3)
+        >>> data.num_days, data.num_regions
+        (3, 2)
+    """
 
     cases: np.ndarray  # (T, N) float64, new cases
     edges: list  # T tuples (sources, targets, weights): int64, int64, float64 arrays
 
     @property
     def num_days(self):
+        """The number of days T."""
         return self.cases.shape[0]
 
     @property
     def num_regions(self):
+        """The number of regions N."""
         return self.cases.shape[1]
 
 
@@ -81,11 +106,40 @@ def load_england_covid(path):
     layout (any number of days, regions and edges).
 
     Args:
-        path: path of the `.json` file.
+        path: str or path-like, the `.json` file.
 
     Returns:
         A `CovidData`: `cases` (T, N) and `edges`, T edge lists
         `(sources, targets, weights)` (people moving from source to target).
+
+    Raises:
+        FileNotFoundError: if there is no file at `path`.
+        ValueError: if the file is not valid JSON or departs from the
+            layout: keys missing, `y` not a non-empty table of finite
+            non-negative numbers, `time_periods` not its number of days, a
+            day without a graph, edges that are not pairs, a weight count
+            that differs from the edge count, region ids out of range, or
+            negative or non-finite weights.
+
+    Example:
+        >>> import json, os, tempfile, keras_cd
+        >>> raw = {
+        ...     "time_periods": 2,
+        ...     "y": [[5, 0, 1], [7, 2, 0]],  # 2 days, 3 regions
+        ...     "edge_mapping": {
+        ...         "edge_index": {"0": [[0, 1], [1, 2]], "1": [[2, 0]]},
+        ...         "edge_weight": {"0": [10.0, 4.0], "1": [3.0]},
+        ...     },
+        ... }
+        >>> path = os.path.join(tempfile.mkdtemp(), "covid.json")
+        >>> with open(path, "w") as handle:
+        ...     json.dump(raw, handle)
+        >>> data = keras_cd.datasets.load_england_covid(path)
+        >>> data.num_days, data.num_regions
+        (2, 3)
+        >>> sources, targets, weights = data.edges[0]
+        >>> sources.tolist(), targets.tolist(), weights.tolist()
+        ([0, 1], [1, 2], [10.0, 4.0])
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -142,7 +196,7 @@ def load_england_covid(path):
 
 
 def region_statistics(cases, observed=None, num_days=None):
-    """Each region's (mean, scale) for standardising: z = (y - mean) / scale.
+    """Returns each region's (mean, scale) for standardizing: z = (y - mean) / scale.
 
     Two definitions:
 
@@ -164,15 +218,20 @@ def region_statistics(cases, observed=None, num_days=None):
     Returns:
         `(mean, scale)`, two (N,) float64 arrays, scale > 0.
 
-    Example:
+    Raises:
+        ValueError: if `cases` is not a non-empty (T, N) array, `num_days` is
+            given without `observed` or is not an int in [1, T], `observed` is
+            not a boolean array of the shape of `cases`, or no entry of the
+            first `num_days` days is observed.
 
-    >>> import numpy as np
-    >>> from keras_cd.datasets.england_covid import region_statistics
-    >>> cases = np.array([[1.0, 0.0], [3.0, 2.0], [99.0, 4.0]])
-    >>> observed = np.array([[True, True], [True, False], [True, True]])
-    >>> mean, scale = region_statistics(cases, observed, num_days=2)
-    >>> mean.tolist(), scale.tolist()  # region 1: one entry, pooled (1, 3, 0)
-    ([2.0, 1.3333333333333333], [1.0, 1.247219128924647])
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> cases = np.array([[1.0, 0.0], [3.0, 2.0], [99.0, 4.0]])
+        >>> observed = np.array([[True, True], [True, False], [True, True]])
+        >>> mean, scale = covid.region_statistics(cases, observed, num_days=2)
+        >>> mean.tolist(), scale.tolist()  # region 1: one entry, pooled (1, 3, 0)
+        ([2.0, 1.3333333333333333], [1.0, 1.247219128924647])
     """
     cases = np.asarray(cases, dtype=np.float64)
     if cases.ndim != 2 or cases.shape[0] == 0:
@@ -221,12 +280,33 @@ def region_statistics(cases, observed=None, num_days=None):
 
 
 def standardize(cases, observed=None, num_days=None):
-    """Per region (column): (y - mean) / scale, with `region_statistics`' mean and scale.
+    """Returns the cases standardized per region (column): (y - mean) / scale.
 
-    With `cases` alone, the reference code's (y - mean) / (std + 1e-10) over
-    all days; with `observed` (and `num_days`), statistics of the observed
-    entries of the first `num_days` days only. Every value, hidden or not,
-    is transformed (targets keep the truth for evaluation).
+    The mean and scale are `region_statistics`': with `cases` alone, the
+    reference code's (y - mean) / (std + 1e-10) over all days; with
+    `observed` (and `num_days`), statistics of the observed entries of the
+    first `num_days` days only. Every value, hidden or not, is transformed
+    (targets keep the truth for evaluation).
+
+    Args:
+        cases: (T, N) array of values.
+        observed: optional (T, N) bool array, which entries the statistics
+            may read. Defaults to `None` (every entry).
+        num_days: optional int in [1, T], the days the statistics may read.
+            Only with `observed`. Defaults to `None` (all days).
+
+    Returns:
+        A (T, N) float64 array.
+
+    Raises:
+        ValueError: as `region_statistics`.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> z = covid.standardize(np.array([[1.0, 5.0], [3.0, 5.0]]))
+        >>> z.round(6).tolist()  # a constant region maps to 0
+        [[-1.0, 0.0], [1.0, 0.0]]
     """
     cases = np.asarray(cases, dtype=np.float64)
     mean, scale = region_statistics(cases, observed, num_days)
@@ -234,7 +314,7 @@ def standardize(cases, observed=None, num_days=None):
 
 
 def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_000):
-    """Which (day, region) entries are observed: a boolean (T, N) array.
+    """Draws which (day, region) entries are observed: a boolean (T, N) array.
 
     Exactly round(missing_rate * T * N) entries are hidden, chosen uniformly
     by `np.random.RandomState(seed)`; the draw is repeated (same generator)
@@ -245,8 +325,26 @@ def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_0
         cases: (T, N) array, the values the spread is checked on.
         missing_rate: float in [0, 1), the fraction hidden. Defaults to `0.9`.
         seed: int, the mask's seed. Defaults to `0`.
-        min_observed: int >= 1 observed values per region. Defaults to `2`.
-        max_draws: int, draws before giving up with an error.
+        min_observed: int >= 1, observed values per region. Defaults to `2`.
+        max_draws: int, draws before giving up with an error. Defaults to
+            `10_000`.
+
+    Returns:
+        A (T, N) bool array, True where observed.
+
+    Raises:
+        ValueError: if `cases` is not 2-D, `missing_rate` is not in [0, 1),
+            `seed` is not an int, `min_observed` is not an int >= 1, fewer
+            than `min_observed` entries per region would stay observed, or
+            no draw out of `max_draws` meets the conditions.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> cases = np.arange(40.0).reshape(10, 4)  # 10 days, 4 regions
+        >>> observed = covid.missing_mask(cases, missing_rate=0.5, seed=0)
+        >>> int(observed.sum()), bool(np.all(observed.sum(axis=0) >= 2))  # 20 of 40 hidden
+        (20, True)
     """
     cases = np.asarray(cases)
     if cases.ndim != 2:
@@ -283,7 +381,20 @@ def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_0
 
 @dataclasses.dataclass
 class Windows:
-    """Forecasting snapshots: features, targets and which targets are observed."""
+    """Forecasting snapshots: features, targets and which targets are observed.
+
+    Returned by `forecasting_windows`; S snapshots of N regions. A
+    dataclass, each argument kept as the attribute of the same name; see
+    `forecasting_windows` for an example.
+
+    Args:
+        features: (S, N, lags) float32 array, the observed values of the
+            previous `lags` days (hidden entries 0, the region's mean).
+        targets: (S, N) float32 array, the true values of the next day
+            (observed or not).
+        observed: (S, N) bool array, whether each target was observed.
+        days: (S,) int array, the day whose graph goes with each snapshot.
+    """
 
     features: np.ndarray  # (S, N, lags) float32, hidden entries 0 (the region's mean)
     targets: np.ndarray  # (S, N) float32, the true values (observed or not)
@@ -292,7 +403,7 @@ class Windows:
 
 
 def forecasting_windows(values, observed, lags=8):
-    """Snapshot s: days s .. s + lags - 1 as features, day s + lags as target.
+    """Cuts a series into snapshots: days s .. s + lags - 1 as features, day s + lags as target.
 
     Args:
         values: (T, N) array, e.g. `standardize(cases)`.
@@ -303,6 +414,25 @@ def forecasting_windows(values, observed, lags=8):
         `Windows` of T - lags snapshots. Features are `values * observed`, so
         a hidden value never reaches the model; targets keep every true value
         (for evaluation) and `observed` says which ones a loss may read.
+
+    Raises:
+        ValueError: if `lags` is not an int >= 1, `observed` is not a
+            boolean array of the shape of `values`, or `values` is not
+            (T, N) with T > lags.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> values = np.arange(10.0).reshape(5, 2)  # 5 days, 2 regions
+        >>> observed = np.ones((5, 2), bool)
+        >>> observed[1, 0] = False  # day 1 of region 0 is hidden
+        >>> windows = covid.forecasting_windows(values, observed, lags=2)
+        >>> windows.features.shape, windows.targets.shape
+        ((3, 2, 2), (3, 2))
+        >>> windows.features[0].tolist()  # days 0, 1 of each region; hidden -> 0
+        [[0.0, 0.0], [1.0, 3.0]]
+        >>> windows.targets[0].tolist()  # day 2
+        [4.0, 5.0]
     """
     values = np.asarray(values, dtype=np.float64)
     observed = np.asarray(observed)
@@ -329,11 +459,30 @@ def forecasting_windows(values, observed, lags=8):
 
 
 def temporal_split(num_snapshots, train_ratio=0.2, validation_ratio=0.25):
-    """(train, validation, test) snapshot indices, in time order.
+    """Splits snapshot indices into (train, validation, test), in time order.
 
     The first int(train_ratio * S) snapshots train; of the rest, the first
     int(validation_ratio * rest) validate and the others test, as two
     successive `temporal_signal_split`s of PyTorch Geometric Temporal.
+
+    Args:
+        num_snapshots: int >= 1, S.
+        train_ratio: float, the share of training snapshots. Defaults to
+            `0.2`.
+        validation_ratio: float, the share of the remaining snapshots that
+            validate. Defaults to `0.25`.
+
+    Returns:
+        `(train, validation, test)`: three int arrays of consecutive indices.
+
+    Raises:
+        ValueError: if `num_snapshots` is not an int >= 1.
+
+    Example:
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> train, validation, test = covid.temporal_split(53)  # the 61 - 8 snapshots
+        >>> len(train), len(validation), len(test), int(test[0])
+        (10, 10, 33, 20)
     """
     num_snapshots = _validation.positive_int("num_snapshots", num_snapshots, "Use e.g. 53.")
     train = int(train_ratio * num_snapshots)
@@ -351,6 +500,24 @@ def mobility_laplacian(sources, targets, weights, num_regions, format="edges"):
     self_loops=False)`. L 1 = 0, so a diffusion step u - sigma2 L u keeps
     constants; L is not symmetric (the graph is directed), so only the
     explicit scheme applies.
+
+    Args:
+        sources: (E,) int array, the source region of each edge.
+        targets: (E,) int array, the target region of each edge.
+        weights: (E,) float array, the people moving along each edge.
+        num_regions: int, N.
+        format: `"edges"`, `"dense"` or `"scipy"`, as in
+            `keras_cd.graph.laplacian`. Defaults to `"edges"`.
+
+    Returns:
+        The (N, N) Laplacian L in the chosen `format`.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd.datasets.england_covid as covid
+        >>> L = covid.mobility_laplacian([0, 1, 1], [1, 2, 1], [4.0, 1.0, 9.0], 3, "dense")
+        >>> bool(np.allclose(L.sum(axis=1), 0, atol=1e-6))  # L 1 = 0; the self-loop is dropped
+        True
     """
     import scipy.sparse as sp
 

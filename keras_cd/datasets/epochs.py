@@ -1,4 +1,13 @@
-"""A training stream whose every epoch is a function of (seed, epoch): resumable exactly."""
+"""A training stream whose every epoch is a function of (seed, epoch): resumable exactly.
+
+Training a convection-diffusion network draws random numbers in three
+places: the diffusion noise, the data order and the augmentations. The
+checkpoints (`keras_cd.checkpoint.ResumableCheckpoint`) restore the first;
+[`resumable_epochs`][keras_cd.datasets.resumable_epochs] makes the other two
+a function of the epoch, so that a resumed run of the paper's experiments
+(Wang, Bao & Shi, arXiv 2403.15726) sees exactly the batches the
+uninterrupted run would have. TensorFlow (tf.data) only.
+"""
 
 from keras_cd import _validation
 
@@ -6,7 +15,7 @@ from keras_cd import _validation
 def resumable_epochs(
     dataset, seed, epochs, initial_epoch=0, examples_per_epoch=None, buffer_size=None
 ):
-    """The examples of epochs `initial_epoch`..`epochs - 1`, each shuffled by its own seed.
+    """Returns the examples of epochs `initial_epoch`..`epochs - 1`, each shuffled by its own seed.
 
     Epoch e is `dataset` shuffled with a seed derived from (seed, e) (further
     passes, when `examples_per_epoch` exceeds one pass, from (seed, e, pass)),
@@ -26,23 +35,36 @@ def resumable_epochs(
     Args:
         dataset: a finite `tf.data.Dataset` of examples.
         seed: int, seed of the whole stream.
-        epochs: int, the epoch after the last one (as `fit(epochs=...)`).
-        initial_epoch: int >= 0, the first epoch (as `fit(initial_epoch=...)`).
-        examples_per_epoch: int or None; None for one pass over `dataset`.
-        buffer_size: shuffle buffer; None for the whole dataset (a perfect
-            shuffle; needs its size known).
+        epochs: int >= 0, the epoch after the last one (as `fit(epochs=...)`).
+        initial_epoch: int >= 0, the first epoch (as
+            `fit(initial_epoch=...)`). Defaults to `0`.
+        examples_per_epoch: int >= 1 or None, examples per epoch, drawn from
+            as many shuffled passes over `dataset` as needed. Defaults to
+            `None`: one pass over `dataset`.
+        buffer_size: int >= 1 or None, the shuffle buffer. Defaults to
+            `None`: the whole dataset (a perfect shuffle; needs its size
+            known).
 
     Returns:
-        A `tf.data.Dataset` of `(augmentation_seed, example)` pairs.
+        A `tf.data.Dataset` of `(augmentation_seed, example)` pairs,
+        `augmentation_seed` an int64 tensor of shape (2,); empty when
+        `initial_epoch >= epochs`.
+
+    Raises:
+        ValueError: if `seed` is not an int, `epochs` or `initial_epoch` is
+            not an int >= 0, `examples_per_epoch` or `buffer_size` is not an
+            int >= 1, or the size of `dataset` is unknown while
+            `buffer_size` is None or `examples_per_epoch` is given.
 
     Example:
-
-    >>> import tensorflow as tf, keras_cd
-    >>> data = tf.data.Dataset.range(4)
-    >>> full = keras_cd.datasets.resumable_epochs(data, seed=0, epochs=3)
-    >>> tail = keras_cd.datasets.resumable_epochs(data, seed=0, epochs=3, initial_epoch=1)
-    >>> [int(x) for _, x in full][4:] == [int(x) for _, x in tail]
-    True
+        >>> import tensorflow as tf, keras_cd
+        >>> data = tf.data.Dataset.range(4)
+        >>> full = keras_cd.datasets.resumable_epochs(data, seed=0, epochs=3)
+        >>> tail = keras_cd.datasets.resumable_epochs(data, seed=0, epochs=3, initial_epoch=1)
+        >>> [int(x) for _, x in full][4:] == [int(x) for _, x in tail]  # resumed at epoch 1
+        True
+        >>> sorted(int(x) for _, x in tail.take(4))  # each epoch is one pass, shuffled
+        [0, 1, 2, 3]
     """
     import tensorflow as tf
 

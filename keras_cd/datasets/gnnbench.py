@@ -1,4 +1,14 @@
-"""Citation graphs in the "gnnbench" npz layout (Shchur et al., 2018)."""
+"""Citation graphs in the "gnnbench" npz layout (Shchur et al., 2018).
+
+The node-classification data of COIN (Wang, Bao & Shi, arXiv 2403.15726):
+Cora, CiteSeer and PubMed, whose adjacency matrix gives the graph Laplacian L
+of the heat equation u_t = -L u (`keras_cd.graph.laplacian`) and whose
+features feed the base classifier. [`load_gnnbench`][keras_cd.datasets.load_gnnbench]
+reads a file into a [`GraphData`][keras_cd.datasets.GraphData] with the
+standard preprocessing; [`random_split`][keras_cd.datasets.random_split] draws
+Shchur et al.'s per-class split. `REQUIRED` lists the arrays a file must hold
+(besides the labels).
+"""
 
 import dataclasses
 import os
@@ -7,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+# The arrays of a gnnbench file besides the labels: the adjacency and attribute CSR parts.
 REQUIRED = (
     "adj_data",
     "adj_indices",
@@ -21,16 +32,39 @@ REQUIRED = (
 
 @dataclasses.dataclass
 class GraphData:
-    """A node-classification graph after the standard preprocessing."""
+    """A node-classification graph after the standard preprocessing.
+
+    Returned by `load_gnnbench`; a dataclass, each argument kept as the
+    attribute of the same name.
+
+    Args:
+        adjacency: (N, N) `scipy.sparse.csr_matrix`, symmetric, 0/1, without
+            self-loops.
+        features: (N, F) float32 `scipy.sparse.csr_matrix`, binary rows
+            normalized to sum 1 (all-zero rows stay zero).
+        labels: (N,) int64 array of classes 0 .. C - 1.
+        class_names: list of C str, the name of each class.
+        nodes: (N,) array, the indices of the kept nodes in the original file.
+
+    Example:
+        >>> import numpy as np, scipy.sparse as sp, keras_cd
+        >>> data = keras_cd.datasets.GraphData(
+        ...     sp.csr_matrix((2, 2)), sp.csr_matrix((2, 3)), np.array([0, 2]), ["a", "b", "c"],
+        ...     np.arange(2),
+        ... )
+        >>> data.num_classes
+        3
+    """
 
     adjacency: sp.csr_matrix  # (N, N), symmetric, 0/1, no self-loops
-    features: sp.csr_matrix  # (N, F) float32, binary rows normalised to sum 1
+    features: sp.csr_matrix  # (N, F) float32, binary rows normalized to sum 1
     labels: np.ndarray  # (N,) int64
     class_names: list
     nodes: np.ndarray  # indices of the kept nodes in the original file
 
     @property
     def num_classes(self):
+        """The number of classes C: the largest label + 1."""
         return int(self.labels.max()) + 1
 
 
@@ -53,8 +87,52 @@ def load_gnnbench(path):
     Applies the protocol of Shchur et al. (and of the COIN code): the graph is
     made undirected and unweighted, self-loops are dropped, only the largest
     connected component is kept (2485 of Cora's 2708 nodes), and the features
-    are binarised and row-normalised. Files come from the gnnbench
-    repository (github.com/shchur/gnn-benchmark, `data/npz/`).
+    are binarized and row-normalized. Classes left without a node are
+    dropped and the others renumbered 0 .. C - 1. Files come from the
+    gnnbench repository (github.com/shchur/gnn-benchmark, `data/npz/`); the
+    labels may be stored as `labels` (one int per node) or as one-hot CSR
+    parts `labels_*`.
+
+    Args:
+        path: str or path-like, the `.npz` file.
+
+    Returns:
+        A `GraphData`.
+
+    Raises:
+        FileNotFoundError: if there is no file at `path`.
+        ValueError: if the file is not a readable `.npz` archive, lacks one
+            of the `REQUIRED` arrays or the labels, holds arrays that do not
+            form CSR matrices, or its parts disagree on the node count.
+
+    Example:
+        With a downloaded file:
+
+        ```python
+        data = keras_cd.datasets.load_gnnbench("data/cora.npz")
+        train, validation, test = keras_cd.datasets.random_split(data.labels, seed=0)
+        ```
+
+        The layout, on a file of four nodes (edges 0 -> 1 -> 2, node 3 alone):
+
+        >>> import os, tempfile, numpy as np, scipy.sparse as sp, keras_cd
+        >>> adjacency = sp.csr_matrix(([1.0, 1.0], ([0, 1], [1, 2])), shape=(4, 4))
+        >>> attributes = sp.csr_matrix(np.array([[1, 1, 0], [0, 2, 0], [0, 0, 1], [1, 0, 0.0]]))
+        >>> arrays = {"labels": np.array([0, 1, 1, 2])}
+        >>> for prefix, matrix in (("adj", adjacency), ("attr", attributes)):
+        ...     for part in ("data", "indices", "indptr", "shape"):
+        ...         arrays[f"{prefix}_{part}"] = np.asarray(getattr(matrix, part))
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.npz")
+        >>> np.savez(path, **arrays)
+        >>> data = keras_cd.datasets.load_gnnbench(path)
+        >>> data.nodes.tolist()  # the largest connected component
+        [0, 1, 2]
+        >>> data.adjacency.toarray().tolist()  # undirected
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+        >>> data.features.toarray().tolist()  # binarized, rows summing to 1
+        [[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+        >>> data.labels.tolist(), data.num_classes  # class 2 left with node 3
+        ([0, 1, 1], 2)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -109,10 +187,33 @@ def load_gnnbench(path):
 
 
 def random_split(labels, train_per_class=20, val_per_class=30, seed=0):
-    """Shchur et al.'s random split: per class `train_per_class` training and
-    `val_per_class` validation nodes, all the rest for test.
+    """Draws Shchur et al.'s random split of the nodes.
 
-    Returns `(train, validation, test)` index arrays.
+    Per class, `train_per_class` training and `val_per_class` validation
+    nodes, drawn uniformly; all the other nodes are for test.
+
+    Args:
+        labels: (N,) int array of classes 0 .. C - 1.
+        train_per_class: int, training nodes per class. Defaults to `20`.
+        val_per_class: int, validation nodes per class. Defaults to `30`.
+        seed: int, seed of `np.random.default_rng`. Defaults to `0`.
+
+    Returns:
+        `(train, validation, test)`: three sorted int arrays of node
+        indices, disjoint and together covering every node.
+
+    Raises:
+        ValueError: if a class has fewer than
+            `train_per_class + val_per_class` nodes.
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> labels = np.repeat([0, 1], 5)
+        >>> train, validation, test = keras_cd.datasets.random_split(labels, 2, 1, seed=0)
+        >>> len(train), len(validation), len(test)
+        (4, 2, 4)
+        >>> np.bincount(labels[train]).tolist()  # 2 per class
+        [2, 2]
     """
     labels = np.asarray(labels)
     need = train_per_class + val_per_class

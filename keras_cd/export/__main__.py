@@ -1,7 +1,16 @@
 """Command line: export a `.keras` model to ONNX and/or SavedModel with parity figures.
 
+Loads the model, exports it with `keras_cd.export.to_onnx` and/or
+`keras_cd.export.to_saved_model` (each export is run and compared with the
+Keras model before it is written) and prints, for each file, the largest
+difference from Keras and the batch sizes checked. `--monte-carlo` exports
+one Monte-Carlo pass with the diffusion noise as an input (see
+`keras_cd.export`). Exit status 0 on success, 1 when an export was refused.
+
+```bash
 python -m keras_cd.export runs/cifar/model.keras --onnx model.onnx --saved-model serving/cd_resnet
 keras-cd-export model.keras --onnx model_mc.onnx --monte-carlo
+```
 """
 
 import argparse
@@ -10,6 +19,20 @@ import sys
 
 
 def parse_args(argv=None):
+    """Parses the command line.
+
+    Args:
+        argv: list of str, the arguments without the program name. Defaults
+            to `None`: `sys.argv[1:]`.
+
+    Returns:
+        An `argparse.Namespace` with `model`, `onnx`, `saved_model`,
+        `version`, `opset`, `monte_carlo`, `atol` and `overwrite`.
+
+    Raises:
+        SystemExit: (from argparse, with a usage message) if nothing is to be
+            exported or MODEL is not an existing `.keras` file.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m keras_cd.export",
         description="Export a .keras model to ONNX and/or a TF-Serving SavedModel; each export "
@@ -42,6 +65,17 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Runs the command line; returns the exit status.
+
+    Args:
+        argv: list of str, the arguments without the program name. Defaults
+            to `None`: `sys.argv[1:]`.
+
+    Returns:
+        int, 0 when every export succeeded, 1 when one was refused (an
+        existing file without `--overwrite`, a failed parity check, a missing
+        optional dependency); the error goes to stderr.
+    """
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras

@@ -19,6 +19,7 @@ def require(module, extra="export"):
 
 
 def check_exportable(model):
+    """Raises a ValueError unless `model` is a float32 `keras.Model` outside `monte_carlo()`."""
     import keras
 
     if not isinstance(model, keras.Model):
@@ -62,4 +63,5 @@ def example_inputs(model, batch_size, seed=0, unknown_size=8):
 
 
 def as_list(inputs):
+    """Returns `inputs` as a list: a list or tuple as is, anything else wrapped."""
     return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]

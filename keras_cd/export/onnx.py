@@ -1,4 +1,10 @@
-"""Export to ONNX, verified in onnxruntime before it lands."""
+"""Export to ONNX, verified in onnxruntime before it lands.
+
+Holds [`to_onnx`][keras_cd.export.to_onnx] and `DEFAULT_OPSET`, the ONNX
+opset it uses unless asked. The exported graph computes the network at
+inference (noise-free) or, with `monte_carlo=True`, one Euler-Maruyama pass
+with its noise as an input (see `keras_cd.export`).
+"""
 
 import os
 
@@ -8,6 +14,7 @@ from keras_cd.export._common import check_exportable, input_signature, require
 from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
 
+# The ONNX opset `to_onnx` exports to unless given another; recorded in the file.
 DEFAULT_OPSET = 17
 
 
@@ -39,7 +46,7 @@ def _annotate(path, opset, monte_carlo):
 def to_onnx(
     model, path, opset=None, overwrite=False, monte_carlo=False, check_inputs=None, atol=1e-5
 ):
-    """Exports `model` to an ONNX file that provably computes what Keras computes.
+    """Exports `model` to an ONNX file that is checked to compute what Keras computes.
 
     The inference graph is noise-free (diffusion layers are the identity).
     With `monte_carlo=True` the graph instead takes one more input, `noise`,
@@ -51,18 +58,46 @@ def to_onnx(
     checker, run in onnxruntime and compared with the Keras model (batch
     sizes 1 and 5 of random inputs, or `check_inputs`) before it is renamed
     into place: a failed or interrupted export never leaves a file at `path`.
+    The outputs are named `output_0`, `output_1`, ..., and the file records
+    the keras_cd and Keras versions, the opset and `monte_carlo` in its
+    metadata.
 
     Args:
         model: a float32 `keras.Model`.
-        path: destination, ending in `.onnx`.
-        opset: ONNX opset version. Defaults to `17`; recorded in the file.
-        overwrite: replace an existing file. Defaults to `False`.
-        monte_carlo: export one Monte-Carlo pass with a noise input.
-        check_inputs: list of input batches for the parity check.
-        atol: largest accepted absolute difference. Defaults to `1e-5`.
+        path: str or path-like, destination, ending in `.onnx`.
+        opset: int or None, ONNX opset version; recorded in the file.
+            Defaults to `None`: `DEFAULT_OPSET` (17).
+        overwrite: bool, replace an existing file. Defaults to `False`.
+        monte_carlo: bool, export one Monte-Carlo pass with a `noise` input.
+            Defaults to `False`.
+        check_inputs: list of input batches for the parity check, or None
+            for random inputs of batch sizes 1 and 5. Defaults to `None`.
+        atol: float, largest accepted absolute difference. Defaults to `1e-5`.
 
     Returns:
-        An `ExportReport` with the measured largest difference.
+        An `ExportReport` with the absolute path, `"onnx"`, the largest
+        difference found and the batch sizes checked.
+
+    Raises:
+        ImportError: if tf2onnx, onnxruntime or onnx is not installed.
+        ValueError: if `model` is not a float32 `keras.Model`, the export
+            runs inside `keras_cd.monte_carlo()`, `path` does not end in
+            `.onnx`, or `monte_carlo=True` for a model without an active
+            diffusion layer.
+        FileExistsError: if `path` exists and `overwrite=False`.
+        ParityError: if the exported file differs from the Keras model by
+            more than `atol`.
+
+    Example:
+        It needs the `export` extra and takes seconds, so it is shown, not
+        run:
+
+        ```python
+        model = keras.saving.load_model("model.keras")
+        report = keras_cd.export.to_onnx(model, "model.onnx")
+        print(report.max_abs_diff, report.batch_sizes)  # within atol; (1, 5)
+        keras_cd.export.to_onnx(model, "model_mc.onnx", monte_carlo=True)
+        ```
     """
     require("tf2onnx")
     require("onnxruntime")

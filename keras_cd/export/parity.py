@@ -1,4 +1,13 @@
-"""Run an exported model and compare it with the Keras model."""
+"""Run an exported model and compare it with the Keras model.
+
+Holds [`check_parity`][keras_cd.export.check_parity], which runs an ONNX file
+in onnxruntime or a SavedModel with `tf.saved_model.load` and compares its
+outputs with the Keras model's, [`ParityError`][keras_cd.export.ParityError],
+raised when they differ, and [`ExportReport`][keras_cd.export.ExportReport],
+what the exporters return. An export of a convection-diffusion network runs
+it at inference, or one Monte-Carlo pass with the noise as an input; both
+are deterministic, so parity is checked to a fixed absolute tolerance.
+"""
 
 import os
 from typing import NamedTuple
@@ -7,15 +16,39 @@ import numpy as np
 
 from keras_cd.export._common import as_list, example_inputs, require
 
+# Batch sizes of the random inputs the exporters check parity on (a dynamic batch axis).
 CHECK_BATCH_SIZES = (1, 5)
 
 
 class ParityError(ValueError):
-    """An export computes something other than its Keras model."""
+    """An export computes something other than its Keras model.
+
+    A `ValueError`, raised by `check_parity` (and so by the exporters, which
+    then leave no file behind) when the outputs differ by more than the
+    tolerance, or their number, shapes or the SavedModel's inputs differ.
+
+    Example:
+        >>> import keras_cd
+        >>> issubclass(keras_cd.export.ParityError, ValueError)  # caught as a ValueError too
+        True
+    """
 
 
 def latest_version(path):
-    """`path/<N>` for the largest N of a TF-Serving layout, else `path`."""
+    """Returns the SavedModel folder to load: `path/<N>` for the largest version N, else `path`.
+
+    Args:
+        path: str, a SavedModel folder, or a TF-Serving base folder of
+            numbered versions.
+
+    Returns:
+        str, `path` itself when it holds `saved_model.pb`, else the folder of
+        its newest version.
+
+    Raises:
+        FileNotFoundError: if neither `path` nor a numbered folder in it
+            holds `saved_model.pb`.
+    """
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     versions = [
@@ -32,6 +65,18 @@ def latest_version(path):
 
 
 def run_onnx(path, inputs):
+    """Runs an ONNX file in onnxruntime (CPU) on `inputs`.
+
+    Args:
+        path: str or path-like, the `.onnx` file.
+        inputs: list of arrays, fed to the graph's inputs in order.
+
+    Returns:
+        The list of output arrays.
+
+    Raises:
+        ImportError: if onnxruntime is not installed.
+    """
     ort = require("onnxruntime")
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     feeds = {spec.name: value for spec, value in zip(session.get_inputs(), inputs)}
@@ -44,6 +89,24 @@ def _output_order(name):
 
 
 def run_saved_model(path, inputs, names):
+    """Runs a SavedModel's `serving_default` signature on `inputs`.
+
+    Args:
+        path: str or path-like, a SavedModel folder or TF-Serving base folder
+            (its newest version is loaded).
+        inputs: list of arrays, one per input name.
+        names: list of str, the Keras model's input names, in the order of
+            `inputs`.
+
+    Returns:
+        The list of output arrays, ordered by output name (`output_0`,
+        `output_1`, ...).
+
+    Raises:
+        ImportError: if TensorFlow is not installed.
+        FileNotFoundError: if there is no SavedModel at `path`.
+        ParityError: if the signature takes other inputs than `names`.
+    """
     tf = require("tensorflow", extra="export")
     signature = tf.saved_model.load(latest_version(os.fspath(path))).signatures["serving_default"]
     accepted = sorted(signature.structured_input_signature[1])
@@ -61,8 +124,37 @@ def check_parity(model, path, inputs, atol=1e-5):
 
     `path` is an `.onnx` file (run in onnxruntime) or a SavedModel folder,
     possibly in TF-Serving layout (`path/<version>/`; the newest is loaded,
-    with `tf.saved_model.load`). Returns the largest absolute difference over
-    all outputs; raises `ParityError` with the figures when it exceeds `atol`.
+    with `tf.saved_model.load`). The exporters call it before they rename a
+    file into place; call it again to check a file already deployed.
+
+    Args:
+        model: the `keras.Model` the file was exported from (for a
+            Monte-Carlo export, `keras_cd.export.with_noise_input(model)`).
+        path: str or path-like, an `.onnx` file or a SavedModel folder.
+        inputs: an input array, or a list of arrays for a model with several
+            inputs.
+        atol: float, the largest accepted absolute difference. Defaults to
+            `1e-5`.
+
+    Returns:
+        float, the largest absolute difference over all outputs.
+
+    Raises:
+        ParityError: if the difference exceeds `atol`, or the export's
+            number of outputs, output shapes or inputs differ from the
+            model's.
+        ImportError: if onnxruntime (for `.onnx`) or TensorFlow is not
+            installed.
+        FileNotFoundError: if there is no SavedModel at `path`.
+
+    Example:
+        It needs an exported file, so it is shown, not run:
+
+        ```python
+        model = keras.saving.load_model("model.keras")
+        x = np.random.default_rng(0).normal(size=(8, 32, 32, 3)).astype("float32")
+        worst = keras_cd.export.check_parity(model, "model.onnx", x)  # <= 1e-5
+        ```
     """
     inputs = [np.asarray(x) for x in as_list(inputs)]
     expected = [
@@ -100,7 +192,27 @@ def check_parity(model, path, inputs, atol=1e-5):
 
 
 class ExportReport(NamedTuple):
-    """What an exporter wrote and how closely it matches Keras."""
+    """What an exporter wrote and how closely it matches Keras.
+
+    Returned by `to_onnx` and `to_saved_model`; a `NamedTuple` of the
+    fields below, in this order.
+
+    Attributes:
+        path: str, the absolute path written (for a SavedModel, the version
+            folder).
+        format: str, `"onnx"` or `"saved_model"`.
+        max_abs_diff: float, the largest absolute difference from the Keras
+            model found by the parity check.
+        batch_sizes: tuple of int, the batch sizes checked.
+        monte_carlo: bool, whether the export is one Monte-Carlo pass with a
+            `noise` input.
+
+    Example:
+        >>> import keras_cd
+        >>> report = keras_cd.export.ExportReport("/srv/model.onnx", "onnx", 3e-7, (1, 5), False)
+        >>> report.format, report.max_abs_diff <= 1e-5, report.batch_sizes
+        ('onnx', True, (1, 5))
+    """
 
     path: str
     format: str
@@ -110,8 +222,18 @@ class ExportReport(NamedTuple):
 
 
 def verify_export(model, path, check_inputs, atol):
-    """`check_parity` on `check_inputs`, or on random inputs at two batch
-    sizes; returns (largest difference, batch sizes checked)."""
+    """Runs `check_parity` on `check_inputs`, or on random inputs at two batch sizes.
+
+    Args:
+        model: the `keras.Model` exported.
+        path: str, the exported file or folder.
+        check_inputs: list of input batches, or None for random inputs of
+            the batch sizes `CHECK_BATCH_SIZES`.
+        atol: float, the largest accepted absolute difference.
+
+    Returns:
+        `(largest difference, batch sizes checked)`.
+    """
     batches = check_inputs or [example_inputs(model, b, seed=b) for b in CHECK_BATCH_SIZES]
     worst = max(check_parity(model, path, inputs, atol=atol) for inputs in batches)
     sizes = tuple(

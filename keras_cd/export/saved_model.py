@@ -1,4 +1,10 @@
-"""Export to a TensorFlow-Serving SavedModel, verified before it lands."""
+"""Export to a TensorFlow-Serving SavedModel, verified before it lands.
+
+Holds [`to_saved_model`][keras_cd.export.to_saved_model], which writes the
+network at inference (noise-free) or, with `monte_carlo=True`, one
+Euler-Maruyama pass with its noise as an input (see `keras_cd.export`), and
+`next_version`, the TensorFlow Serving version number it picks.
+"""
 
 import os
 
@@ -11,7 +17,24 @@ from keras_cd.export.parity import ExportReport, verify_export
 
 
 def next_version(path):
-    """1 + the largest numbered version folder under `path` (1 if none)."""
+    """Returns 1 + the largest numbered version folder under `path` (1 if none).
+
+    Args:
+        path: str, a TensorFlow Serving model base folder (need not exist).
+
+    Returns:
+        int >= 1.
+
+    Example:
+        >>> import os, tempfile
+        >>> import keras_cd.export.saved_model
+        >>> base = tempfile.mkdtemp()
+        >>> keras_cd.export.saved_model.next_version(base)
+        1
+        >>> os.makedirs(os.path.join(base, "3"))
+        >>> keras_cd.export.saved_model.next_version(base)
+        4
+    """
     if not os.path.isdir(path):
         return 1
     return 1 + max([int(name) for name in os.listdir(path) if name.isdigit()], default=0)
@@ -31,16 +54,38 @@ def to_saved_model(
 
     Args:
         model: a float32 `keras.Model`.
-        path: the model's base folder (TF Serving `model_base_path`).
-        version: int >= 1, or None for the next free version.
-        overwrite: replace `path/<version>` when it exists. Defaults to `False`.
-        monte_carlo: export one Monte-Carlo pass with a `noise` input
-            (see `to_onnx`).
-        check_inputs: list of input batches for the parity check.
-        atol: largest accepted absolute difference. Defaults to `1e-5`.
+        path: str or path-like, the model's base folder (TF Serving
+            `model_base_path`).
+        version: int >= 1, or None for the next free version. Defaults to
+            `None`.
+        overwrite: bool, replace `path/<version>` when it exists. Defaults to
+            `False`.
+        monte_carlo: bool, export one Monte-Carlo pass with a `noise` input
+            (see `to_onnx`). Defaults to `False`.
+        check_inputs: list of input batches for the parity check, or None
+            for random inputs of batch sizes 1 and 5. Defaults to `None`.
+        atol: float, largest accepted absolute difference. Defaults to `1e-5`.
 
     Returns:
-        An `ExportReport`; its `path` is the version folder.
+        An `ExportReport`; its `path` is the absolute version folder.
+
+    Raises:
+        ValueError: if `model` is not a float32 `keras.Model`, the export
+            runs inside `keras_cd.monte_carlo()`, `version` is not an int
+            >= 1, or `monte_carlo=True` for a model without an active
+            diffusion layer.
+        FileExistsError: if `path/<version>` exists and `overwrite=False`.
+        ParityError: if the SavedModel differs from the Keras model by more
+            than `atol`.
+
+    Example:
+        It needs TensorFlow and takes seconds, so it is shown, not run:
+
+        ```python
+        model = keras.saving.load_model("model.keras")
+        report = keras_cd.export.to_saved_model(model, "serving/cd_resnet")
+        print(report.path)  # .../serving/cd_resnet/1, then 2 on the next export
+        ```
     """
     check_exportable(model)
     path = os.fspath(path)

@@ -1,4 +1,10 @@
-"""Batches of graphs as one graph: the disjoint union of edge lists."""
+"""Batches of graphs as one graph: the disjoint union of edge lists.
+
+Graph diffusion u_t = -L u (the diffusion half of COIN, Wang, Bao & Shi,
+arXiv 2403.15726) on a batch of small graphs is diffusion on their disjoint
+union, whose Laplacian is block-diagonal:
+[`disjoint_union`][keras_cd.graph.disjoint_union] builds its edge list.
+"""
 
 import numpy as np
 
@@ -7,10 +13,10 @@ def disjoint_union(graphs, num_nodes):
     """One edge list for a batch of graphs, node ids offset graph by graph.
 
     Graph b's nodes become rows `offset_b ... offset_b + n_b - 1` of the
-    batch, offset_b = n_0 + ... + n_{b-1}, so for node rows stacked graph
+    batch, `offset_b = n_0 + ... + n_{b-1}`, so for node rows stacked graph
     after graph, a diffusion or convolution on the union acts on each graph
-    exactly as on that graph alone (no edge joins two graphs): L_union =
-    diag(L_0, L_1, ...).
+    exactly as on that graph alone (no edge joins two graphs):
+    `L_union = diag(L_0, L_1, ...)`.
 
     Args:
         graphs: sequence of edge lists `(senders, receivers, weights)`, one
@@ -19,15 +25,23 @@ def disjoint_union(graphs, num_nodes):
             per graph.
 
     Returns:
-        `(senders, receivers, weights)`: int32, int32, float32 arrays.
+        `(senders, receivers, weights)`: int32, int32, float32 arrays of
+        length sum of the graphs' edge counts (empty arrays for no graph).
+
+    Raises:
+        ValueError: if `num_nodes` is a sequence whose length differs from
+            the number of graphs, a graph is not three arrays of equal
+            length, a node id falls outside [0, n_b) for its graph, or the
+            union has more nodes than int32 ids can address.
 
     Example:
-
-    >>> import numpy as np, keras_cd
-    >>> edge = (np.array([0]), np.array([1]), np.array([0.5]))
-    >>> senders, receivers, weights = keras_cd.graph.disjoint_union([edge, edge], 2)
-    >>> senders.tolist(), receivers.tolist()
-    ([0, 2], [1, 3])
+        >>> import numpy as np, keras_cd
+        >>> edge = (np.array([0]), np.array([1]), np.array([0.5]))
+        >>> senders, receivers, weights = keras_cd.graph.disjoint_union([edge, edge], 2)
+        >>> senders.tolist(), receivers.tolist()  # graph 1's nodes 0, 1 are now 2, 3
+        ([0, 2], [1, 3])
+        >>> weights.tolist()
+        [0.5, 0.5]
     """
     graphs = list(graphs)
     counts = [num_nodes] * len(graphs) if np.isscalar(num_nodes) else list(num_nodes)

@@ -1,7 +1,8 @@
 """Exact graph diffusion offline (scipy.sparse): P u and rows of the operator P.
 
-With a fixed step size the diffusion of `keras_cd.GraphDiffusion` is a fixed
-linear map u_T = P u_0. One step S is
+COIN's diffusion half (Wang, Bao & Shi, arXiv 2403.15726) integrates the
+graph heat equation u_t = -L u. With a fixed step size the diffusion of
+`keras_cd.GraphDiffusion` is a fixed linear map u_T = P u_0. One step S is
 
     explicit:  S = I - sigma2 L          implicit:  S = (I + sigma2 L)^-1
 
@@ -10,11 +11,13 @@ and `num_steps` steps with teleport alpha (0 for COIN's heat diffusion) are
     u_{k+1} = (1 - alpha) S u_k + alpha u_0,      P = p_K(S),
 
 which with L = I - A_hat (`normalization="symmetric"`) and sigma2 = 1 is
-APPNP's personalised-PageRank propagation (alpha = 0.1) and, without
+APPNP's personalized-PageRank propagation (alpha = 0.1) and, without
 teleport, SGC's A_hat^K. Training a model whose loss reads only a few nodes
 needs only those rows of P: `diffusion_rows` computes them once per graph
 (K sparse products on a block of unit vectors, or K sparse LU solves for the
-implicit scheme), and `keras_cd.layers.PrecomputedDiffusion` applies them.
+implicit scheme), and `keras_cd.layers.PrecomputedDiffusion` applies them;
+[`diffuse`][keras_cd.graph.diffuse] applies P to values on every node.
+`SCHEMES` lists the time-stepping schemes.
 """
 
 import os
@@ -25,6 +28,7 @@ import scipy.sparse as sp
 from keras_cd import _validation
 from keras_cd.graph.laplacian import _as_scipy
 
+# Time-stepping schemes, as in `keras_cd.GraphDiffusion`.
 SCHEMES = ("explicit", "implicit")
 
 
@@ -49,12 +53,12 @@ def _operator(laplacian, name, num_nodes=None):
 
 
 def _step(matrix, sigma2, scheme):
-    """v -> S v for a dense (N, b) block, S one step of the scheme."""
+    """Returns the map v -> S v on a dense (N, b) block, S one step of the scheme."""
     if scheme == "explicit":
         return lambda values: values - sigma2 * (matrix @ values)
     from scipy.sparse.linalg import splu
 
-    # One sparse LU factorisation, reused by every step and block.
+    # One sparse LU factorization, reused by every step and block.
     factor = splu(sp.csc_matrix(sp.identity(matrix.shape[0]) + sigma2 * matrix))
     return factor.solve
 
@@ -83,9 +87,11 @@ def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.
     """Applies the diffusion operator to values on every node: P @ values.
 
     Computes u_K from u_0 = `values` by K steps
-    u_{k+1} = (1 - teleport) S u_k + teleport u_0 with S = I - sigma2 L
-    (explicit) or (I + sigma2 L)^-1 (implicit, one sparse LU factorisation),
-    in float64. It is what `keras_cd.GraphDiffusion(num_steps, sigma2,
+
+        u_{k+1} = (1 - teleport) S u_k + teleport u_0
+
+    with S = I - sigma2 L (explicit) or (I + sigma2 L)^-1 (implicit, one
+    sparse LU factorization), in float64. It is what `keras_cd.GraphDiffusion(num_steps, sigma2,
     scheme=scheme)` computes (teleport 0), exactly rather than with CG.
 
     Args:
@@ -103,12 +109,20 @@ def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.
     Returns:
         A float64 array of the shape of `values`: P u_0.
 
-    Example:
+    Raises:
+        ValueError: if `num_steps` is not an int >= 0, `sigma2` is negative,
+            `scheme` is not one of `SCHEMES`, `teleport` is not in [0, 1],
+            `laplacian` is not square (or `num_nodes` does not fit it), or
+            `values` does not have one row per node.
 
-    >>> import numpy as np, keras_cd
-    >>> L = keras_cd.graph.laplacian(np.ones((3, 3)) - np.eye(3), "none", format="scipy")
-    >>> keras_cd.graph.diffuse(L, np.array([3.0, 0.0, 0.0]), 2, 0.1).round(2).tolist()
-    [1.98, 0.51, 0.51]
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> L = keras_cd.graph.laplacian(np.ones((3, 3)) - np.eye(3), "none", format="scipy")
+        >>> u = keras_cd.graph.diffuse(L, np.array([3.0, 0.0, 0.0]), 2, 0.1)
+        >>> u.round(2).tolist()  # (I - 0.1 L)^2 u_0
+        [1.98, 0.51, 0.51]
+        >>> float(u.sum())  # L 1 = 0 and L symmetric: the mass is conserved
+        3.0
     """
     num_steps, sigma2, teleport = _check(num_steps, sigma2, scheme, teleport)
     values = values.toarray() if sp.issparse(values) else np.asarray(values)
@@ -137,7 +151,7 @@ def diffusion_rows(
     out=None,
     num_nodes=None,
 ):
-    """Rows of the diffusion operator P (see `diffuse`) for chosen nodes.
+    """Returns rows of the diffusion operator P (see `diffuse`) for chosen nodes.
 
     (P u_0)[rows] = P[rows] @ u_0 for any u_0: a model whose loss and metrics
     read only these nodes needs P[rows], not K sparse products per step of
@@ -147,9 +161,10 @@ def diffusion_rows(
 
     With `tolerance=0` (the default) the result is exact (float64 arithmetic,
     stored as float32; only exact zeros are left out). On large graphs, where
-    K-hop neighbourhoods cover the graph and P[rows] is dense, `tolerance > 0`
+    K-hop neighborhoods cover the graph and P[rows] is dense, `tolerance > 0`
     drops entries of magnitude <= tolerance after every step, which keeps
-    the blocks sparse: while S is non-expansive in the 1-norm (explicit with
+    the blocks sparse (they are stored sparse for the explicit scheme without
+    `out`): while S is non-expansive in the 1-norm (explicit with
     sigma2 * max L_ii <= 1 on a Laplacian with zero row sums; implicit), a
     row's error in the 1-norm is at most the sum of what was dropped from it.
 
@@ -163,7 +178,11 @@ def diffusion_rows(
     Args:
         laplacian: (N, N) Laplacian, as for `diffuse`.
         rows: 1-D int array of node indices in [0, N).
-        num_steps, sigma2, scheme, teleport: as for `diffuse`.
+        num_steps: int >= 0, K.
+        sigma2: float >= 0, step size.
+        scheme: `"explicit"` or `"implicit"`. Defaults to `"explicit"`.
+        teleport: float in [0, 1], alpha (APPNP's restart probability).
+            Defaults to `0.0` (heat diffusion).
         tolerance: float >= 0, see above. Defaults to `0.0` (exact).
         block_size: int >= 1, nodes per block. Defaults to `128`.
         out: `None` or a path ending in `.npy`: write the rows there as a
@@ -179,13 +198,22 @@ def diffusion_rows(
         `out`, the dense rows read back from that file
         (`np.load(out, mmap_mode="r")`).
 
-    Example:
+    Raises:
+        ValueError: if `num_steps`, `sigma2`, `scheme` or `teleport` is
+            invalid (as for `diffuse`), `tolerance` is negative, `block_size`
+            is not an int >= 1, `laplacian` is not square (or `num_nodes`
+            does not fit it), `rows` is not a 1-D array of node indices in
+            [0, N), or `out` does not end in `.npy`.
 
-    >>> import numpy as np, keras_cd
-    >>> L = keras_cd.graph.laplacian(np.ones((3, 3)) - np.eye(3), "none", format="scipy")
-    >>> P0 = keras_cd.graph.diffusion_rows(L, [0], 2, 0.1)
-    >>> (P0 @ np.array([3.0, 0.0, 0.0])).round(2).tolist()
-    [1.98]
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> L = keras_cd.graph.laplacian(np.ones((3, 3)) - np.eye(3), "none", format="scipy")
+        >>> P0 = keras_cd.graph.diffusion_rows(L, [0], 2, 0.1)
+        >>> P0.shape
+        (1, 3)
+        >>> u0 = np.array([3.0, 0.0, 0.0])
+        >>> (P0 @ u0).round(2).tolist()  # row 0 of diffuse(L, u0, 2, 0.1)
+        [1.98]
     """
     num_steps, sigma2, teleport = _check(num_steps, sigma2, scheme, teleport)
     tolerance = _validation.non_negative_float("tolerance", tolerance, "Use 0 for exact rows.")

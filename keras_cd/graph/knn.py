@@ -1,4 +1,12 @@
-"""Gaussian k-nearest-neighbour graphs over data points (offline, any size)."""
+"""Gaussian k-nearest-neighbor graphs over data points (offline, any size).
+
+COIN (Wang, Bao & Shi, arXiv 2403.15726) diffuses class probabilities along a
+graph over the data, by the heat equation u_t = -L u. Where the data come
+without a graph, [`gaussian_knn_graph`][keras_cd.graph.gaussian_knn_graph]
+builds one, a Gaussian kNN graph, and returns its Laplacian L; the layer
+[`GaussianKernelGraph`][keras_cd.layers.GaussianKernelGraph] builds the same
+graph over a batch inside a model.
+"""
 
 import numpy as np
 import scipy.sparse as sp
@@ -6,10 +14,24 @@ import scipy.sparse as sp
 from keras_cd import _validation
 from keras_cd.graph.laplacian import _to_format
 
+# Floor of the bandwidths and degrees divided by (duplicate points, isolated nodes).
 EPSILON = 1e-12
 
 
 def check_neighbors(num_neighbors, bandwidth_neighbor):
+    """Returns `(num_neighbors, bandwidth_neighbor)` as ints after checking them.
+
+    Args:
+        num_neighbors: int >= 1, k.
+        bandwidth_neighbor: int in [1, num_neighbors], b.
+
+    Returns:
+        `(num_neighbors, bandwidth_neighbor)`, two ints.
+
+    Raises:
+        ValueError: if either is not an int >= 1, or
+            `bandwidth_neighbor > num_neighbors`.
+    """
     num_neighbors = _validation.positive_int("num_neighbors", num_neighbors, "Use e.g. 8.")
     bandwidth_neighbor = _validation.positive_int(
         "bandwidth_neighbor", bandwidth_neighbor, "Use e.g. 4."
@@ -17,15 +39,28 @@ def check_neighbors(num_neighbors, bandwidth_neighbor):
     if bandwidth_neighbor > num_neighbors:
         raise ValueError(
             "Invalid value for `bandwidth_neighbor`: expected at most num_neighbors "
-            f"({num_neighbors}), since the bandwidth is the distance to that neighbour. "
+            f"({num_neighbors}), since the bandwidth is the distance to that neighbor. "
             f"Received: bandwidth_neighbor={bandwidth_neighbor}. Use e.g. num_neighbors // 2."
         )
     return num_neighbors, bandwidth_neighbor
 
 
 def gaussian_weights_laplacian(rows, cols, distances, bandwidths, size):
-    """L = diag(rowsum S) - S for S the symmetrised, symmetrically normalised
-    Gaussian weights w_ij = exp(-(d_ij / bandwidth_i)^2) on the given pairs."""
+    """Returns the Laplacian of Gaussian weights on the given pairs of points.
+
+    L = diag(rowsum S) - S, for S the symmetrized, symmetrically normalized
+    Gaussian weights w_ij = exp(-(d_ij / bandwidth_i)^2).
+
+    Args:
+        rows: (E,) int array, the first point i of each pair.
+        cols: (E,) int array, the second point j of each pair.
+        distances: (E,) float array, d_ij.
+        bandwidths: (N,) float array, each point's bandwidth.
+        size: int, the number of points N.
+
+    Returns:
+        The (N, N) Laplacian, a scipy.sparse matrix.
+    """
     weights = np.exp(-((distances / np.maximum(bandwidths[rows], EPSILON)) ** 2))
     matrix = sp.csr_matrix((weights, (rows, cols)), shape=(size, size))
     degrees = np.asarray(matrix.sum(axis=1)).ravel()
@@ -43,26 +78,53 @@ def gaussian_knn_graph(
     n_jobs=None,
     working_memory_mb=128,
 ):
-    """The Laplacian of a Gaussian kNN graph over `points`, built without an N x N matrix.
+    """Returns the Laplacian of a Gaussian kNN graph over `points`, without an N x N matrix.
 
     Same graph as `keras_cd.GaussianKernelGraph` (which builds it in-batch,
     inside a model): each point i links to its `num_neighbors` nearest other
-    points with weight w_ij = exp(-(d_ij / d_i^(b))^2), d_i^(b) being the
-    distance to its `bandwidth_neighbor`-th nearest neighbour; the weights
-    are normalised symmetrically (D^-1/2 W D^-1/2), symmetrised ((W + W^T)/2)
-    and returned as the Laplacian L = diag(rowsum W) - W (L 1 = 0).
+    points with weight
 
-    The neighbours come from scikit-learn's `NearestNeighbors`, which works
+        w_ij = exp(-(d_ij / d_i^(b))^2),
+
+    d_i^(b) being the distance to its `bandwidth_neighbor`-th nearest
+    neighbor; the weights are normalized symmetrically (D^-1/2 W D^-1/2),
+    symmetrized ((W + W^T) / 2) and returned as the Laplacian
+    L = diag(rowsum W) - W (L 1 = 0), the generator of the heat equation
+    u_t = -L u that `keras_cd.GraphDiffusion` integrates. k is clipped to
+    N - 1.
+
+    The neighbors come from scikit-learn's `NearestNeighbors`, which works
     in chunks; everything after it is sparse, so memory grows like N * k.
+    Needs scikit-learn (`pip install scikit-learn`).
 
     Args:
-        points: (N, D) array.
-        num_neighbors: int >= 1. Defaults to `8`.
-        bandwidth_neighbor: int in [1, num_neighbors]. Defaults to `4`.
+        points: (N, D) array, N >= 2.
+        num_neighbors: int >= 1, k. Defaults to `8`.
+        bandwidth_neighbor: int in [1, num_neighbors], b. Defaults to `4`.
         format: `"edges"`, `"dense"` or `"scipy"`, as in `laplacian`.
-        n_jobs: parallel jobs of the neighbour search (scikit-learn's).
-        working_memory_mb: memory for one chunk of pairwise distances
+            Defaults to `"edges"`.
+        n_jobs: int or None, parallel jobs of the neighbor search
+            (scikit-learn's `n_jobs`). Defaults to `None`.
+        working_memory_mb: memory in MiB for one chunk of pairwise distances
             (scikit-learn's `working_memory`). Defaults to `128`.
+
+    Returns:
+        L in the chosen `format`, as `keras_cd.graph.laplacian` returns it.
+
+    Raises:
+        ValueError: if `num_neighbors` or `bandwidth_neighbor` is not an
+            int >= 1, `bandwidth_neighbor > num_neighbors`, or `points` is not
+            an (N, D) array with N >= 2.
+
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> points = np.random.default_rng(0).normal(size=(20, 2)).astype("float32")
+        >>> L = keras_cd.graph.gaussian_knn_graph(points, 4, 2, format="dense")
+        >>> bool(np.allclose(L.sum(axis=1), 0, atol=1e-6)), bool(np.allclose(L, L.T))
+        (True, True)
+        >>> in_batch = keras_cd.layers.GaussianKernelGraph(4, 2, format="dense")(points)
+        >>> bool(np.allclose(keras.ops.convert_to_numpy(in_batch), L, atol=1e-5))  # the same graph
+        True
     """
     import sklearn
     from sklearn.neighbors import NearestNeighbors
@@ -80,7 +142,7 @@ def gaussian_knn_graph(
         distances, indices = search.kneighbors(points)
     # Drop each point itself BY INDEX: with duplicate points a twin at distance 0
     # can come first, and dropping the first column would keep a self-edge and
-    # lose a real neighbour. Where the search did not return the point itself
+    # lose a real neighbor. Where the search did not return the point itself
     # (more than k twins), the farthest of the k + 1 is dropped instead.
     is_self = indices == np.arange(len(points))[:, None]
     dropped = np.where(is_self.any(axis=1), is_self.argmax(axis=1), k)

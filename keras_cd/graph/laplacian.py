@@ -1,9 +1,23 @@
-"""Graph Laplacians from adjacency matrices (scipy.sparse)."""
+"""Graph Laplacians from adjacency matrices (scipy.sparse), and their spectra.
+
+The diffusion half of COIN (Wang, Bao & Shi, arXiv 2403.15726) is the graph
+heat equation u_t = -L u. This module builds the Laplacian L from an
+adjacency matrix ([`laplacian`][keras_cd.graph.laplacian], with the
+normalizations of `NORMALIZATIONS` and the output formats of `FORMATS`) and
+bounds its largest eigenvalue, which limits the explicit Euler step
+u <- u - sigma2 L u to sigma2 * lambda_max <= 2
+([`gershgorin_bound`][keras_cd.graph.gershgorin_bound],
+[`largest_eigenvalue`][keras_cd.graph.largest_eigenvalue]);
+[`is_symmetric`][keras_cd.graph.is_symmetric] tells whether the implicit
+scheme's conjugate-gradient solver applies.
+"""
 
 import numpy as np
 import scipy.sparse as sp
 
+# The normalizations of `laplacian` (see its docstring for the formulas).
 NORMALIZATIONS = ("coin", "symmetric", "random_walk", "none")
+# The output formats of `laplacian`: an edge list, a dense array or a scipy CSR matrix.
 FORMATS = ("edges", "dense", "scipy")
 
 
@@ -62,7 +76,7 @@ def _to_format(matrix, format):
 
 
 def num_nodes_of(matrix, num_nodes=None, name="laplacian"):
-    """The node count N of a Laplacian (dense, scipy.sparse or edge list).
+    """Returns the node count N of a Laplacian (dense, scipy.sparse or edge list).
 
     A matrix knows its N. An edge list `(senders, receivers, weights)` from
     this package lists every node's diagonal entry, so N = largest index + 1;
@@ -79,8 +93,16 @@ def num_nodes_of(matrix, num_nodes=None, name="laplacian"):
         int, N.
 
     Raises:
-        ValueError: when `num_nodes` is smaller than an edge list's largest
-            node index + 1, or differs from a matrix's N.
+        ValueError: when a tuple `matrix` does not have 3 items, `num_nodes`
+            is neither None nor an int, or `num_nodes` is smaller than an edge
+            list's largest node index + 1, or differs from a matrix's N.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_cd.graph.laplacian import num_nodes_of
+        >>> edges = (np.array([0, 1]), np.array([1, 0]), np.array([-1.0, -1.0]))
+        >>> num_nodes_of(edges), num_nodes_of(edges, num_nodes=5)  # 3 trailing isolated nodes
+        (2, 5)
     """
     if isinstance(matrix, tuple):
         if len(matrix) != 3:
@@ -117,9 +139,11 @@ def num_nodes_of(matrix, num_nodes=None, name="laplacian"):
 
 
 def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
-    """The graph Laplacian L of an adjacency matrix, for `GraphDiffusion`.
+    """Returns the graph Laplacian L of an adjacency matrix, for `GraphDiffusion`.
 
-    With A_tilde = A + I (`self_loops=True`) or A, D its degree matrix and
+    L is the generator of the graph heat equation u_t = -L u that
+    [`GraphDiffusion`][keras_cd.layers.GraphDiffusion] integrates. With
+    A_tilde = A + I (`self_loops=True`) or A, D its degree matrix and
     A_hat = D^-1/2 A_tilde D^-1/2:
 
     - `"coin"`: L = diag(rowsum A_hat) - A_hat, as in the COIN reference code;
@@ -131,23 +155,38 @@ def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
     "coin" and "none" have zero row sums (L 1 = 0), so diffusion with them
     conserves mass and constants are steady states.
 
+    An isolated node (degree 0) gets D^-1/2 = D^-1 = 0, not an infinity.
+
     Args:
         adjacency: (N, N) scipy.sparse matrix or array of non-negative weights.
-        normalization: one of `"coin"`, `"symmetric"`, `"random_walk"`, `"none"`.
-        self_loops: bool, add I to A before normalising. Defaults to `True`.
+        normalization: one of `"coin"`, `"symmetric"`, `"random_walk"`,
+            `"none"`. Defaults to `"coin"`.
+        self_loops: bool, add I to A before normalizing. Defaults to `True`.
         format: `"edges"` for `(senders, receivers, weights)` (int32, int32,
             float32; the nonzeros of L sorted by receiver, plus every node's
             diagonal entry, an explicit 0 for an isolated node, so that the
             largest index is N - 1 and the list carries its node count),
-            `"dense"` for an (N, N) float32 array, `"scipy"` for a CSR matrix.
+            `"dense"` for an (N, N) float32 array, `"scipy"` for a CSR matrix
+            (float64). Defaults to `"edges"`.
+
+    Returns:
+        L in the chosen `format`: a tuple of three (E,) arrays, an (N, N)
+        array or an (N, N) `scipy.sparse.csr_matrix`.
+
+    Raises:
+        ValueError: if `normalization` is not one of `NORMALIZATIONS`,
+            `format` is not one of `FORMATS`, `adjacency` is not square, or
+            it holds negative or non-finite weights.
 
     Example:
-
-    >>> import numpy as np, keras_cd
-    >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
-    >>> L = keras_cd.graph.laplacian(path, "none", format="dense")
-    >>> L.tolist()
-    [[1.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 1.0]]
+        >>> import numpy as np, keras_cd
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> L = keras_cd.graph.laplacian(path, "none", format="dense")
+        >>> L.tolist()
+        [[1.0, -1.0, 0.0], [-1.0, 2.0, -1.0], [0.0, -1.0, 1.0]]
+        >>> coin = keras_cd.graph.laplacian(path, format="dense")  # the default, "coin"
+        >>> bool(np.allclose(coin.sum(axis=1), 0, atol=1e-6))  # L 1 = 0: mass is conserved
+        True
     """
     if normalization not in NORMALIZATIONS:
         raise ValueError(
@@ -194,21 +233,55 @@ def _as_scipy(matrix, num_nodes=None, name="laplacian"):
 
 
 def gershgorin_bound(matrix):
-    """A cheap upper bound on the largest eigenvalue: max_i sum_j |L_ij|.
+    """Returns Gershgorin's upper bound on the largest eigenvalue: `max_i sum_j |L_ij|`.
 
-    Takes a Laplacian as a dense array, scipy.sparse matrix or edge list.
+    Every eigenvalue of L lies in a disc centered at a diagonal entry L_ii of
+    radius `sum_{j != i} |L_ij|`, so `lambda_max(L) <= max_i sum_j |L_ij|`. The
+    bound costs one pass over the nonzeros; when sigma2 * bound <= 2 it
+    already proves an explicit diffusion step stable.
+
+    Args:
+        matrix: (N, N) Laplacian: dense array, scipy.sparse matrix or edge
+            list `(senders, receivers, weights)`.
+
+    Returns:
+        float, the bound (0.0 for an empty graph).
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> L = keras_cd.graph.laplacian(path, "none", format="scipy")
+        >>> keras_cd.graph.gershgorin_bound(L)  # row 1: |-1| + 2 + |-1|; lambda_max is 3
+        4.0
     """
     matrix = _as_scipy(matrix)
     return float(np.max(np.asarray(abs(matrix).sum(axis=1)).ravel(), initial=0.0))
 
 
 def largest_eigenvalue(matrix, tolerance=1e-6):
-    """The largest eigenvalue of a Laplacian, by Lanczos (scipy eigsh; eigs if not symmetric).
+    """Returns the largest eigenvalue of a Laplacian, by Lanczos.
 
-    Falls back to a dense eigensolver for tiny graphs. On Cora's largest
-    component with `normalization="coin"` it is about 5.78, so explicit Euler
-    with sigma2 = 0.35 (the reference setting) sits just past the stability
-    limit sigma2 * lambda_max <= 2.
+    Uses scipy's `eigsh` for a symmetric L, `eigs` (largest real part)
+    otherwise, and a dense eigensolver for graphs of at most 64 nodes. Explicit
+    diffusion steps u <- u - sigma2 L u are stable when
+    sigma2 * lambda_max <= 2: pass the result as `lambda_max` to
+    [`GraphDiffusion`][keras_cd.layers.GraphDiffusion] to check it.
+
+    Args:
+        matrix: (N, N) Laplacian: dense array, scipy.sparse matrix or edge
+            list `(senders, receivers, weights)`.
+        tolerance: float, relative accuracy asked of Lanczos (unused for
+            graphs of at most 64 nodes). Defaults to `1e-6`.
+
+    Returns:
+        float, lambda_max(L) (for a non-symmetric L, the largest real part).
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> L = keras_cd.graph.laplacian(path, "none", format="scipy")
+        >>> round(keras_cd.graph.largest_eigenvalue(L), 6)  # the spectrum is 0, 1, 3
+        3.0
     """
     matrix = _as_scipy(matrix)
     symmetric = abs(matrix - matrix.T).max() <= 1e-9 if matrix.nnz else True
@@ -229,12 +302,32 @@ def largest_eigenvalue(matrix, tolerance=1e-6):
 
 
 def stability_lambda_max(matrix, sigma2, exact=False):
-    """lambda_max(L) for the explicit step's stability check, as cheaply as it may be.
+    """Returns lambda_max(L) for the explicit step's stability check, as cheaply as it may be.
 
     Gershgorin's O(edges) bound when it already proves `sigma2` stable
     (sigma2 * bound <= 2; no eigensolver needed), else the largest eigenvalue
-    by Lanczos. `exact=True` (a learned sigma2, whose limit 2 / lambda_max
-    matters) always returns the eigenvalue.
+    by Lanczos.
+
+    Args:
+        matrix: (N, N) Laplacian: dense array, scipy.sparse matrix or edge
+            list.
+        sigma2: float, the explicit step size to check.
+        exact: bool, always return the eigenvalue (for a learned sigma2,
+            whose limit 2 / lambda_max matters). Defaults to `False`.
+
+    Returns:
+        float, an upper bound on lambda_max that proves `sigma2` stable, or
+        lambda_max itself.
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> from keras_cd.graph.laplacian import stability_lambda_max
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> L = keras_cd.graph.laplacian(path, "none", format="scipy")  # lambda_max = 3
+        >>> stability_lambda_max(L, 0.5)  # Gershgorin's 4 proves 0.5 * 4 <= 2
+        4.0
+        >>> round(stability_lambda_max(L, 0.6), 6)  # 0.6 * 4 > 2: the eigenvalue
+        3.0
     """
     bound = gershgorin_bound(matrix)
     if not exact and sigma2 * bound <= 2:
@@ -243,9 +336,29 @@ def stability_lambda_max(matrix, sigma2, exact=False):
 
 
 def is_symmetric(matrix, tolerance=1e-6):
-    """Whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
+    """Returns whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
 
-    Entries are compared relative to the largest one: |L - L^T| <= tolerance * max|L|.
+    Entries are compared relative to the largest one:
+    max |L - L^T| <= tolerance * max |L|. The implicit scheme of
+    [`GraphDiffusion`][keras_cd.layers.GraphDiffusion] needs a symmetric L;
+    every normalization but `"random_walk"` gives one for an undirected graph.
+
+    Args:
+        matrix: (N, N) Laplacian: dense array, scipy.sparse matrix or edge
+            list `(senders, receivers, weights)`.
+        tolerance: float, relative tolerance. Defaults to `1e-6`.
+
+    Returns:
+        True or False (a `numpy.bool_` unless the matrix is empty; an empty
+        matrix is symmetric).
+
+    Example:
+        >>> import numpy as np, keras_cd
+        >>> star = np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]])
+        >>> bool(keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "symmetric")))
+        True
+        >>> bool(keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "random_walk")))
+        False
     """
     matrix = _as_scipy(matrix)
     if not matrix.nnz:

@@ -18,10 +18,12 @@ from keras import ops
 
 
 def is_edge_list(laplacian):
+    """Returns whether `laplacian` is an edge list `(senders, receivers, weights)`."""
     return isinstance(laplacian, (tuple, list)) and len(laplacian) == 3
 
 
 def is_sparse(laplacian):
+    """Returns whether `laplacian` is a tf.SparseTensor (without importing TensorFlow)."""
     return hasattr(laplacian, "indices") and hasattr(laplacian, "dense_shape")
 
 
@@ -35,12 +37,21 @@ def _dense(gradient):
 
 
 def conjugate_gradient(operator, rhs, iterations):
-    """x ~ A^-1 rhs for a symmetric positive definite A, column by column.
+    """Solves A x = rhs for a symmetric positive definite A, column by column.
 
-    Each column j stops updating once its step denominators fall to rounding
-    level of ITS OWN right-hand side, eps^2 * ||b_j||^2 (eps of the dtype), so
-    a column 1e6 times smaller than another is solved to the same relative
-    accuracy; an all-zero column stays zero.
+    Runs `iterations` conjugate-gradient iterations from x = rhs. Each column
+    j stops updating once its step denominators fall to rounding level of ITS
+    OWN right-hand side, eps^2 * ||b_j||^2 (eps of the dtype), so a column
+    1e6 times smaller than another is solved to the same relative accuracy;
+    an all-zero column stays zero.
+
+    Args:
+        operator: function v -> A v on (N, C) tensors.
+        rhs: (N, C) tensor b.
+        iterations: int, the number of iterations.
+
+    Returns:
+        The (N, C) approximation of A^-1 rhs.
     """
     eps = float(np.finfo(keras.backend.standardize_dtype(rhs.dtype)).eps)
     floor = eps * eps * ops.sum(rhs * rhs, axis=0)
@@ -65,11 +76,19 @@ def conjugate_gradient(operator, rhs, iterations):
 
 
 def implicit_step(rhs, coefficient, laplacian, iterations):
-    """(I + coefficient * L)^-1 rhs, differentiable in rhs, coefficient and L's values.
+    """Returns (I + coefficient * L)^-1 rhs, differentiable in rhs, coefficient and L.
 
-    `laplacian` is an edge list `(senders, receivers, weights)` (gradient
-    w.r.t. the weights), a dense (N, N) tensor (gradient w.r.t. the matrix)
-    or a tf.SparseTensor (held constant). L must be symmetric.
+    Args:
+        rhs: (N, C) tensor or array.
+        coefficient: scalar, the step size c.
+        laplacian: an edge list `(senders, receivers, weights)` (gradient
+            w.r.t. the weights), a dense (N, N) tensor (gradient w.r.t. the
+            matrix) or a tf.SparseTensor (held constant). L must be symmetric.
+        iterations: int, conjugate-gradient iterations of the solve and of
+            the adjoint solve in the backward pass.
+
+    Returns:
+        The (N, C) solution x, in the dtype of `rhs`.
     """
     rhs = ops.convert_to_tensor(rhs)  # a NumPy array (stateless_call) is no torch.autograd input
     dtype = rhs.dtype

@@ -1,3 +1,16 @@
+"""The `CDBlock` layer: a convection-diffusion residual block for images.
+
+Holds [`CDBlock`][keras_cd.layers.CDBlock], one operator-splitting step of
+the convection-diffusion equation of Wang, Bao & Shi (arXiv 2403.15726),
+
+    u_t = v . grad u + (sigma^2 / 2) Laplacian u,
+
+on feature maps: a pre-activation ResNet branch is the convection (forward
+Euler) step, and a [`DiffusionNoise`][keras_cd.layers.DiffusionNoise] layer
+is the diffusion step. [`cd_resnet`][keras_cd.models.cd_resnet] stacks these
+blocks into the CIFAR ResNet family.
+"""
+
 import keras
 from keras import ops
 
@@ -55,12 +68,25 @@ class CDBlock(keras.layers.Layer):
     Output shape:
         `(batch, ceil(height / strides), ceil(width / strides), filters)`.
 
-    Example:
+    Raises:
+        ValueError: if `filters` or `strides` is not an int >= 1, `dt` or
+            `sigma` is negative or not finite, `mode` is not `"additive"` or
+            `"relative"`, or `seed` is neither None nor an int (at
+            construction); if the input is not of rank 4 or its number of
+            channels is unknown (when the block is built).
 
-    >>> import numpy as np, keras_cd
-    >>> block = keras_cd.CDBlock(32, strides=2, sigma=0.1, seed=0)
-    >>> tuple(block(np.zeros((2, 16, 16, 16), "float32")).shape)
-    (2, 8, 8, 32)
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> block = keras_cd.layers.CDBlock(32, strides=2, sigma=0.1, seed=0)
+        >>> x = np.random.default_rng(0).normal(size=(2, 16, 16, 16)).astype("float32")
+        >>> y = keras.ops.convert_to_numpy(block(x))
+        >>> y.shape  # half the height and width, `filters` channels
+        (2, 8, 8, 32)
+        >>> bool(np.all(y == keras.ops.convert_to_numpy(block(x))))  # inference: no noise
+        True
+        >>> with keras_cd.monte_carlo():  # noise on, BatchNormalization in inference mode
+        ...     bool(np.any(y != keras.ops.convert_to_numpy(block(x))))
+        True
     """
 
     def __init__(
@@ -108,6 +134,7 @@ class CDBlock(keras.layers.Layer):
         return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy)
 
     def build(self, input_shape):
+        """Creates the sublayers (BN, convolutions, projection, diffusion) for `input_shape`."""
         _validation.input_rank(
             self,
             input_shape,
@@ -149,6 +176,7 @@ class CDBlock(keras.layers.Layer):
         self.diffusion.build(mid_shape)
 
     def call(self, inputs, training=None):
+        """Returns the convection step P(x) + dt * F(x), followed by the diffusion step."""
         preactivated = ops.relu(self.bn1(inputs, training=training))
         if self.projection is None:
             shortcut = inputs
@@ -161,6 +189,7 @@ class CDBlock(keras.layers.Layer):
         return self.diffusion(convected, training=training)
 
     def compute_output_shape(self, input_shape):
+        """Returns `(batch, ceil(height / strides), ceil(width / strides), filters)`."""
         batch, height, width, _ = input_shape
 
         def reduced(size):
@@ -169,6 +198,7 @@ class CDBlock(keras.layers.Layer):
         return (batch, reduced(height), reduced(width), self.filters)
 
     def get_config(self):
+        """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(
             {

@@ -1,3 +1,18 @@
+"""The `DiffusionNoise` layer: the diffusion half of a convection-diffusion step.
+
+Wang, Bao & Shi (arXiv 2403.15726) read a residual network as the
+characteristics of the convection-diffusion equation
+
+    u_t = v . grad u + (sigma^2 / 2) Laplacian u.
+
+A residual block is the convection step (forward Euler along the velocity
+field v); this module holds its diffusion step,
+[`DiffusionNoise`][keras_cd.layers.DiffusionNoise], which adds the Brownian
+increment sigma * sqrt(dt) * eps of one Euler-Maruyama step of
+dX = v(X, t) dt + sigma dW to the residual stream. `MODES` lists the noise
+modes it accepts.
+"""
+
 import math
 
 import keras
@@ -6,6 +21,7 @@ from keras import ops
 from keras_cd import _noise, _validation
 from keras_cd._random import ReplicaSeedGenerator
 
+# The noise modes: a fixed scale, or a scale proportional to each sample's standard deviation.
 MODES = ("additive", "relative")
 
 
@@ -60,16 +76,21 @@ class DiffusionNoise(keras.layers.Layer):
     Output shape:
         Same as the input.
 
-    Example:
+    Raises:
+        ValueError: if `sigma` or `dt` is negative or not a finite number, `mode`
+            is not one of `MODES`, or `seed` is neither None nor an int (at
+            construction); if the input has rank < 2 with `mode="relative"`
+            (when the layer is built).
 
-    >>> import numpy as np, keras, keras_cd
-    >>> layer = keras_cd.layers.DiffusionNoise(sigma=2.0, dt=0.25, seed=1)
-    >>> x = np.zeros((1000, 100), "float32")
-    >>> bool(np.all(keras.ops.convert_to_numpy(layer(x)) == x))  # inference: the identity
-    True
-    >>> noise = keras.ops.convert_to_numpy(layer(x, training=True))
-    >>> round(float(noise.std()), 1)  # sigma * sqrt(dt)
-    1.0
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> layer = keras_cd.layers.DiffusionNoise(sigma=2.0, dt=0.25, seed=1)
+        >>> x = np.zeros((1000, 100), "float32")
+        >>> bool(np.all(keras.ops.convert_to_numpy(layer(x)) == x))  # inference: the identity
+        True
+        >>> noise = keras.ops.convert_to_numpy(layer(x, training=True))
+        >>> round(float(noise.std()), 1)  # sigma * sqrt(dt)
+        1.0
     """
 
     def __init__(self, sigma, dt=1.0, mode="additive", seed=None, **kwargs):
@@ -96,16 +117,18 @@ class DiffusionNoise(keras.layers.Layer):
         return self.sigma * math.sqrt(self.dt)
 
     def build(self, input_shape):
+        """Checks the input rank: rank >= 2 for `mode="relative"`; the layer has no weights."""
         if self.mode == "relative":
             _validation.input_rank(
                 self,
                 input_shape,
                 range(2, 10**6),
                 'rank >= 2 (batch, features...) for mode="relative"',
-                'Add a batch axis, or use mode="absolute" for unbatched inputs.',
+                'Add a batch axis, or use mode="additive" for unbatched inputs.',
             )
 
     def call(self, inputs, training=None, monte_carlo=None):
+        """Returns `inputs` plus one step's noise when noise is on, else `inputs`."""
         if self.noise_stddev == 0:
             return inputs
         return _noise.perturb(
@@ -128,9 +151,11 @@ class DiffusionNoise(keras.layers.Layer):
         return self.noise_stddev * ops.std(wide, axis=feature_axes, keepdims=True)
 
     def compute_output_shape(self, input_shape):
+        """Returns `input_shape`: the noise keeps the shape."""
         return input_shape
 
     def get_config(self):
+        """Returns the layer's config: the base layer's plus `sigma`, `dt`, `mode`, `seed`."""
         config = super().get_config()
         config.update({"sigma": self.sigma, "dt": self.dt, "mode": self.mode, "seed": self.seed})
         return config

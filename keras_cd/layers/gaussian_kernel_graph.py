@@ -1,49 +1,82 @@
+"""The `GaussianKernelGraph` layer: a Gaussian kNN graph Laplacian over a batch.
+
+Holds [`GaussianKernelGraph`][keras_cd.layers.GaussianKernelGraph], which
+builds, inside a model, the Laplacian L of a Gaussian k-nearest-neighbor
+graph over the samples of a batch, the data graph on which
+[`GraphDiffusion`][keras_cd.layers.GraphDiffusion] integrates the heat
+equation u_t = -L u (the diffusion term of the convection-diffusion equation
+of Wang, Bao & Shi, arXiv 2403.15726, on the data manifold). `FORMATS` lists
+its output formats. The offline twin, for a whole data set at once, is
+[`keras_cd.graph.gaussian_knn_graph`][keras_cd.graph.gaussian_knn_graph].
+"""
+
 import keras
 from keras import ops
 
 from keras_cd import _validation
 from keras_cd.graph.knn import EPSILON, check_neighbors
 
+# Output formats: an edge list (senders, receivers, weights), or a dense (B, B) matrix.
 FORMATS = ("edges", "dense")
 
 
 @keras.saving.register_keras_serializable(package="keras_cd")
 class GaussianKernelGraph(keras.layers.Layer):
-    """In-batch Gaussian k-nearest-neighbour graph Laplacian, for `GraphDiffusion`.
+    """In-batch Gaussian k-nearest-neighbor graph Laplacian, for `GraphDiffusion`.
 
     Builds, from the feature vectors of a batch (as transductive few-shot
     learning does for the support and query samples), the graph
 
-        w_ij = exp(-(d_ij / d_i^(b))^2)   for j among the k nearest neighbours of i,
+        w_ij = exp(-(d_ij / d_i^(b))^2)   for j among the k nearest neighbors of i,
 
     with d_ij the Euclidean distance and d_i^(b) the distance from i to its
-    b-th nearest neighbour (`bandwidth_neighbor`); normalises it
-    symmetrically, W <- D^-1/2 W D^-1/2 (D the row sums), symmetrises it,
+    b-th nearest neighbor (`bandwidth_neighbor`); normalizes it
+    symmetrically, W <- D^-1/2 W D^-1/2 (D the row sums), symmetrizes it,
     W <- (W + W^T) / 2, and returns its Laplacian L = diag(W 1) - W, which
     has zero row sums. k is clipped to the batch size minus one, so a batch
     smaller than k (such as the last, split batch under tf.distribute) works.
     The result is the in-batch twin of `keras_cd.graph.gaussian_knn_graph`.
+    The layer has no weights; distances are computed in float32 and the
+    Laplacian is returned in the layer's compute dtype.
 
     Args:
         num_neighbors: int >= 1, k. Defaults to `8`.
-        bandwidth_neighbor: int in [1, k], b. Defaults to `4`.
+        bandwidth_neighbor: int in [1, num_neighbors], b. Defaults to `4`.
         format: `"edges"` for `(senders, receivers, weights)` with B * (2k + 1)
-            entries, or `"dense"` for a (B, B) matrix. Defaults to `"edges"`.
-        **kwargs: base layer keyword arguments.
+            entries (each neighbor pair in both directions, plus every node's
+            diagonal entry), or `"dense"` for a (B, B) matrix. Defaults to
+            `"edges"`.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: (B, D) features.
+        inputs: (B, D) tensor of features, one row per sample.
 
-    Output:
-        What `GraphDiffusion` takes as its Laplacian.
+    Input shape:
+        `(batch, features)`.
+
+    Output shape:
+        With `format="dense"`, `(batch, batch)`; with `format="edges"`, a
+        tuple of three 1D tensors `(senders, receivers, weights)` (int32,
+        int32 and the compute dtype), what `GraphDiffusion` takes as its
+        Laplacian.
+
+    Raises:
+        ValueError: if `num_neighbors` or `bandwidth_neighbor` is not an
+            int >= 1, `bandwidth_neighbor > num_neighbors`, or `format` is not
+            one of `FORMATS` (at construction); if the input is not of rank 2
+            (when the layer is built).
 
     Example:
-
-    >>> import numpy as np, keras, keras_cd
-    >>> points = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
-    >>> L = keras_cd.GaussianKernelGraph(4, 2, format="dense")(points)
-    >>> bool(np.allclose(keras.ops.convert_to_numpy(L).sum(axis=1), 0, atol=1e-6))
-    True
+        >>> import numpy as np, keras, keras_cd
+        >>> points = np.random.default_rng(0).normal(size=(6, 3)).astype("float32")
+        >>> L = keras_cd.layers.GaussianKernelGraph(4, 2, format="dense")(points)
+        >>> L = keras.ops.convert_to_numpy(L)
+        >>> L.shape
+        (6, 6)
+        >>> bool(np.allclose(L.sum(axis=1), 0, atol=1e-6))  # L 1 = 0
+        True
+        >>> bool(np.allclose(L, L.T))  # symmetric
+        True
     """
 
     def __init__(self, num_neighbors=8, bandwidth_neighbor=4, format="edges", **kwargs):
@@ -56,6 +89,7 @@ class GaussianKernelGraph(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        """Checks that the input has rank 2; the layer has no weights."""
         _validation.input_rank(
             self,
             input_shape,
@@ -65,12 +99,13 @@ class GaussianKernelGraph(keras.layers.Layer):
         )
 
     def call(self, inputs):
+        """Returns the Laplacian of the Gaussian kNN graph over the rows of `inputs`."""
         x = ops.cast(inputs, "float32")
         size = ops.shape(x)[0]
         squares = ops.sum(x * x, axis=-1)
         distances2 = squares[:, None] - 2.0 * ops.matmul(x, ops.transpose(x)) + squares[None, :]
         distances2 = ops.maximum(distances2, 0.0) + ops.eye(size) * 1e30  # never yourself
-        # At most size - 1 neighbours; a batch of one takes itself (at the
+        # At most size - 1 neighbors; a batch of one takes itself (at the
         # 1e30 distance), which gives it the zero Laplacian it should have.
         static_size = inputs.shape[0]
         if static_size is not None:  # JAX (and any static batch): k as a Python int
@@ -105,6 +140,7 @@ class GaussianKernelGraph(keras.layers.Layer):
         return ops.reshape(flat, (size, size))
 
     def compute_output_spec(self, inputs):
+        """Returns the symbolic output: a (B, B) tensor, or three (None,) edge tensors."""
         if self.format == "dense":
             return keras.KerasTensor((inputs.shape[0], inputs.shape[0]), dtype=self.compute_dtype)
         return (
@@ -114,11 +150,13 @@ class GaussianKernelGraph(keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shape):
+        """Returns `(batch, batch)`, or `((None,), (None,), (None,))` for an edge list."""
         if self.format == "dense":
             return (input_shape[0], input_shape[0])
         return ((None,), (None,), (None,))
 
     def get_config(self):
+        """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(
             {

@@ -1,3 +1,18 @@
+"""The `GraphDiffusion` layer: heat diffusion on a graph over the samples (COIN).
+
+In COIN (Wang, Bao & Shi, arXiv 2403.15726) the diffusion half of the
+convection-diffusion equation acts on the data graph: a base classifier's
+scores u(0) on the nodes are smoothed by the graph heat equation
+
+    u_t = -L u,
+
+with L a graph Laplacian. This module holds
+[`GraphDiffusion`][keras_cd.layers.GraphDiffusion], which integrates it with
+explicit or implicit Euler steps, `SCHEMES`, the names of those schemes, and
+`warn_if_unstable`, the stability warning of the explicit scheme
+(sigma2 * lambda_max(L) <= 2).
+"""
+
 import warnings
 
 import keras
@@ -7,6 +22,7 @@ from keras import ops
 from keras_cd import _random, _validation
 from keras_cd.layers import _implicit_solve as _graph
 
+# Time-stepping schemes: explicit Euler (the paper's) or implicit Euler (unconditionally stable).
 SCHEMES = ("explicit", "implicit")
 
 
@@ -21,7 +37,38 @@ def _concrete(laplacian):
 
 
 def warn_if_unstable(name, num_steps, sigma2, lambda_max, trainable_sigma2=False, stacklevel=2):
-    """Warns when explicit steps of size sigma2 are unstable: sigma2 * lambda_max > 2."""
+    """Warns when explicit steps of size sigma2 are unstable: sigma2 * lambda_max > 2.
+
+    An explicit step u <- u - sigma2 L u multiplies the eigenmode of
+    eigenvalue lambda by 1 - sigma2 * lambda, so the top mode grows once
+    sigma2 * lambda_max > 2. The warning says by how much over `num_steps`
+    steps and which sigma2 is stable.
+
+    Args:
+        name: str, the layer or model named in the warning.
+        num_steps: int, the number of steps; 0 never warns.
+        sigma2: float, the step size.
+        lambda_max: float or None, the largest eigenvalue of L; None never
+            warns.
+        trainable_sigma2: bool, whether sigma2 is learned (the warning then
+            says that the learned value is kept at the limit). Defaults to
+            `False`.
+        stacklevel: int, the `stacklevel` of `warnings.warn`, counted from
+            the caller of this function. Defaults to `2`.
+
+    Warns:
+        UserWarning: when sigma2 * lambda_max > 2.
+
+    Example:
+        >>> import warnings
+        >>> from keras_cd.layers.graph_diffusion import warn_if_unstable
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     warn_if_unstable("demo", num_steps=10, sigma2=0.5, lambda_max=3.0)  # 1.5 <= 2
+        ...     warn_if_unstable("demo", num_steps=10, sigma2=1.0, lambda_max=3.0)  # 3.0 > 2
+        >>> len(caught), caught[0].category.__name__
+        (1, 'UserWarning')
+    """
     if lambda_max is None or not num_steps:
         return
     product = sigma2 * lambda_max
@@ -74,18 +121,23 @@ class GraphDiffusion(keras.layers.Layer):
     the Laplacian's values alike.
 
     L is an (N, N) tensor (matmul; a tf.SparseTensor works on the TensorFlow
-    backend) or its nonzeros as an edge list
-    `(senders, receivers, weights)`: (L u)_i = sum_e [receivers_e = i]
-    weights_e u_{senders_e}, computed by gather + segment_sum, which exports to
-    ONNX and compiles under XLA (unlike tf.sparse).
+    backend) or its nonzeros as an edge list `(senders, receivers, weights)`:
+
+        (L u)_i = sum over the edges e with receivers_e = i of weights_e u_{senders_e},
+
+    computed by gather + segment_sum, which exports to ONNX and compiles
+    under XLA (unlike tf.sparse).
 
     Reference:
         - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726) (COIN)
 
     Args:
         num_steps: int >= 0, number of steps; 0 makes the layer the identity.
-        sigma2: float >= 0, step size (diffusion time per step).
-        trainable_sigma2: bool, learn sigma2 (kept >= 0). Defaults to `False`.
+        sigma2: float >= 0, step size (diffusion time per step); the initial
+            value when `trainable_sigma2=True`.
+        trainable_sigma2: bool, learn sigma2 (kept >= 0, and <= 2 / lambda_max
+            for the explicit scheme once lambda_max is known). Defaults to
+            `False`.
         scheme: `"explicit"` or `"implicit"`. Defaults to `"explicit"`.
         lambda_max: float or None, the largest eigenvalue of the Laplacians
             this layer will see, for the stability check. Defaults to `None`.
@@ -95,7 +147,7 @@ class GraphDiffusion(keras.layers.Layer):
         dropout: float in [0, 1), dropout rate on u before each step, in
             training. Defaults to `0.0`.
         seed: int or None, seed of the dropout masks. Defaults to `None`.
-        **kwargs: base layer keyword arguments.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         inputs: (N, C) tensor u, one row per graph node.
@@ -103,18 +155,39 @@ class GraphDiffusion(keras.layers.Layer):
             of shapes (E,), (E,), (E,).
         training: bool, whether dropout applies. Defaults to `None` (no).
 
+    Input shape:
+        `inputs`: `(nodes, channels)`; `laplacian`: `(nodes, nodes)`, or
+        three `(edges,)` tensors.
+
     Output shape:
         Same as `inputs`.
 
-    Example:
+    Raises:
+        ValueError: if an argument is invalid (`num_steps` not an int >= 0,
+            `solver_iterations` not an int >= 1, `sigma2` or `lambda_max`
+            negative, `dropout` not in [0, 1), `scheme` not one of `SCHEMES`,
+            `trainable_sigma2` not a bool, `seed` neither None nor an int);
+            if `inputs` is not of rank 2 (when the layer is built); with
+            `scheme="implicit"`, if a concrete Laplacian is not symmetric
+            (when the layer is called).
 
-    >>> import numpy as np, keras, keras_cd
-    >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
-    >>> L = keras_cd.graph.laplacian(path, "none", self_loops=False, format="edges")
-    >>> u = np.array([[3.0], [0.0], [0.0]], "float32")
-    >>> out = keras_cd.GraphDiffusion(num_steps=200, sigma2=0.1)(u, L)
-    >>> np.round(keras.ops.convert_to_numpy(out).ravel(), 3).tolist()  # mass 3 spreads evenly
-    [1.0, 1.0, 1.0]
+    Warns:
+        UserWarning: with `scheme="explicit"`, when sigma2 * lambda_max > 2
+            (at construction for a given `lambda_max`, else on the first call
+            with a concrete Laplacian).
+
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> L = keras_cd.graph.laplacian(path, "none", self_loops=False, format="edges")
+        >>> u = np.array([[3.0], [0.0], [0.0]], "float32")
+        >>> out = keras_cd.layers.GraphDiffusion(num_steps=200, sigma2=0.1)(u, L)
+        >>> np.round(keras.ops.convert_to_numpy(out).ravel(), 3).tolist()  # mass 3 spreads evenly
+        [1.0, 1.0, 1.0]
+        >>> # Implicit steps are stable at any size (explicit ones need sigma2 <= 2 / 3 here).
+        >>> implicit = keras_cd.layers.GraphDiffusion(5, sigma2=10.0, scheme="implicit")
+        >>> np.round(keras.ops.convert_to_numpy(implicit(u, L)).ravel(), 3).tolist()
+        [1.0, 1.0, 1.0]
     """
 
     def __init__(
@@ -162,11 +235,17 @@ class GraphDiffusion(keras.layers.Layer):
         self._warn_if_unstable(self.lambda_max, stacklevel=3)
 
     def stable_sigma2_limit(self):
-        """2 / lambda_max for the explicit scheme when lambda_max is known, else None.
+        """Returns the largest stable explicit step size, 2 / lambda_max, if known.
 
-        When lambda_max was estimated from a Laplacian on which a fixed sigma2
-        is provably stable, the estimate is Gershgorin's upper bound and this
-        limit a conservative one.
+        lambda_max is the one given to the constructor, else the one estimated
+        from the first concrete Laplacian the layer was called with. When that
+        estimate was taken from a Laplacian on which a fixed sigma2 is provably
+        stable, it is Gershgorin's upper bound and this limit a conservative
+        one.
+
+        Returns:
+            float, 2 / lambda_max; None for the implicit scheme (stable for
+            every step size) or while lambda_max is unknown.
         """
         lambda_max = self.lambda_max if self.lambda_max is not None else self._estimated_lambda_max
         if self.scheme != "explicit" or not lambda_max:
@@ -185,10 +264,13 @@ class GraphDiffusion(keras.layers.Layer):
             )
 
     def _check_graph(self, laplacian):
-        """Checks a concrete (eager or numpy) Laplacian once: symmetry for the
-        implicit scheme, stability for the explicit one when lambda_max was not
-        given. Traced Laplacians (inside fit or a compiled function) cannot be
-        read and are not checked: pass `lambda_max` for those."""
+        """Checks a concrete (eager or numpy) Laplacian once.
+
+        Symmetry for the implicit scheme, stability for the explicit one when
+        lambda_max was not given. Traced Laplacians (inside fit or a compiled
+        function) cannot be read and are not checked: pass `lambda_max` for
+        those.
+        """
         needs_symmetry = self.scheme == "implicit"
         needs_spectrum = self.scheme == "explicit" and self.lambda_max is None
         if (
@@ -218,8 +300,30 @@ class GraphDiffusion(keras.layers.Layer):
 
     @staticmethod
     def check_symmetric(laplacian, where="GraphDiffusion"):
-        """Raises a ValueError unless `laplacian` (numpy/scipy/edge list) is symmetric,
-        as the implicit scheme's conjugate-gradient solver requires."""
+        """Raises a ValueError unless `laplacian` is symmetric.
+
+        The implicit scheme's conjugate-gradient solver needs a symmetric L;
+        symmetry is tested by `keras_cd.graph.is_symmetric` (relative
+        tolerance 1e-6).
+
+        Args:
+            laplacian: (N, N) NumPy array, scipy.sparse matrix or edge list
+                `(senders, receivers, weights)`.
+            where: str, what the error message names as the caller. Defaults
+                to `"GraphDiffusion"`.
+
+        Raises:
+            ValueError: if `laplacian` is not symmetric.
+
+        Example:
+            >>> import numpy as np, keras_cd
+            >>> directed = np.array([[1.0, -1.0], [0.0, 0.0]])
+            >>> keras_cd.layers.GraphDiffusion.check_symmetric(np.eye(2))  # passes
+            >>> keras_cd.layers.GraphDiffusion.check_symmetric(directed)
+            Traceback (most recent call last):
+            ...
+            ValueError: Invalid value for `laplacian` in GraphDiffusion: the implicit ...
+        """
         from keras_cd.graph import is_symmetric
 
         if not is_symmetric(laplacian):
@@ -227,7 +331,7 @@ class GraphDiffusion(keras.layers.Layer):
                 f"Invalid value for `laplacian` in {where}: the implicit scheme's "
                 "conjugate-gradient solver needs a symmetric Laplacian. Received: a "
                 'non-symmetric one (e.g. normalization="random_walk", or a directed graph). '
-                'Use a symmetric normalization ("coin", "symmetric" or "none"), symmetrise the '
+                'Use a symmetric normalization ("coin", "symmetric" or "none"), symmetrize the '
                 'graph ((A + A^T) / 2), or use scheme="explicit".'
             )
 
@@ -237,6 +341,7 @@ class GraphDiffusion(keras.layers.Layer):
         return ops.maximum(value, 0) if limit is None else ops.clip(value, 0, limit)
 
     def build(self, inputs_shape, laplacian_shape=None):
+        """Checks that `inputs` has rank 2; creates the `sigma2` weight if it is learned."""
         _validation.input_rank(
             self,
             inputs_shape,
@@ -262,6 +367,7 @@ class GraphDiffusion(keras.layers.Layer):
         return ops.full(shape, self.sigma2, dtype=dtype)
 
     def call(self, inputs, laplacian, training=None):
+        """Returns u after `num_steps` diffusion steps from u(0) = `inputs`."""
         if self.num_steps == 0:
             return inputs
         self._check_graph(laplacian)
@@ -308,9 +414,11 @@ class GraphDiffusion(keras.layers.Layer):
         )
 
     def compute_output_shape(self, inputs_shape, laplacian_shape=None):
+        """Returns `inputs_shape`: diffusion keeps the shape."""
         return inputs_shape
 
     def get_config(self):
+        """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(
             {

@@ -1,3 +1,13 @@
+"""`cd_resnet`: the CIFAR ResNet family built from convection-diffusion blocks.
+
+Holds the model factory [`cd_resnet`][keras_cd.models.cd_resnet], the
+network of the image-classification experiments of Wang, Bao & Shi (arXiv
+2403.15726): He et al.'s CIFAR ResNet whose residual blocks are
+[`CDBlock`][keras_cd.layers.CDBlock]s, so that the network integrates the
+stochastic differential equation dX = F(X, t) dt + sigma dW by
+Euler-Maruyama steps.
+"""
+
 import keras
 
 from keras_cd import _validation
@@ -28,7 +38,8 @@ def cd_resnet(
 
     so the network integrates dX = F(X, t) dt + sigma dW over 3n steps, and
     `sigma=0` is the plain pre-activation ResNet (same weights, same outputs;
-    0.27M parameters for depth 20, 0.85M for depth 56, as in He et al.).
+    0.27M parameters for depth 20, 0.85M for depth 56, as in He et al.). The
+    classifier computes in float32 also under a mixed-precision policy.
 
     Reference:
         - [He et al., 2016, Deep Residual Learning](
@@ -36,31 +47,44 @@ def cd_resnet(
         - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
 
     Args:
-        depth: int, 6n + 2 (20, 32, 44, 56, 110, ...). Defaults to `20`.
+        depth: int, 6n + 2 with n >= 1 (8, 20, 32, 44, 56, 110, ...).
+            Defaults to `20`.
         num_classes: int >= 2, number of classes. Defaults to `10`.
         sigma: float >= 0, diffusion coefficient of every block.
-        weight_decay: float >= 0, coupled L2 weight decay on every kernel
-            (convolutions and the classifier, not BatchNorm), as in He et
-            al.: the gradient gains `weight_decay * w` (an L2 regularizer of
-            factor `weight_decay / 2`, in `model.losses`). He et al. use
-            1e-4. Defaults to `0.0`.
             Defaults to `0.1`.
         dt: float >= 0, step size of every block. Defaults to `1.0`.
         mode: `"additive"` or `"relative"` noise. Defaults to `"additive"`.
         input_shape: image shape `(height, width, channels)`.
             Defaults to `(32, 32, 3)`.
         seed: int or None; block i uses seed `seed + i`. Defaults to `None`.
-        name: model name. Defaults to `"cd_resnet{depth}"`.
+        weight_decay: float >= 0, coupled L2 weight decay on every kernel
+            (convolutions and the classifier, not BatchNorm), as in He et
+            al.: the gradient gains `weight_decay * w` (an L2 regularizer of
+            factor `weight_decay / 2`, in `model.losses`). He et al. use
+            1e-4. Defaults to `0.0`.
+        name: str or None, model name. Defaults to `None`:
+            `"cd_resnet{depth}"`.
 
     Returns:
-        A functional `keras.Model` from images to class probabilities.
+        A functional `keras.Model` from images `(batch, height, width,
+        channels)` to class probabilities `(batch, num_classes)` (float32,
+        softmax).
+
+    Raises:
+        ValueError: if `depth` is not 6n + 2 with n >= 1, `num_classes` is not
+            an int >= 2, `mode` is not `"additive"` or `"relative"`, `seed` is
+            neither None nor an int, `weight_decay` is negative, or
+            `input_shape` does not have 3 entries (and, from the blocks, if
+            `sigma` or `dt` is negative).
 
     Example:
-
-    >>> import keras_cd
-    >>> model = keras_cd.models.cd_resnet(depth=20, sigma=0.0)
-    >>> round(model.count_params() / 1e6, 2)
-    0.27
+        >>> import numpy as np, keras, keras_cd
+        >>> model = keras_cd.models.cd_resnet(depth=20, sigma=0.0, input_shape=(8, 8, 3))
+        >>> round(model.count_params() / 1e6, 2)  # He et al.'s ResNet-20
+        0.27
+        >>> probabilities = keras.ops.convert_to_numpy(model(np.zeros((2, 8, 8, 3))))
+        >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=-1), 1.0))
+        ((2, 10), True)
     """
     depth_fix = "Use depth=20 for ResNet-20."
     depth = _validation.integer(

@@ -1,3 +1,19 @@
+"""COIN: a residual base classifier followed by heat diffusion on the data graph.
+
+The node-classification model of Wang, Bao & Shi (arXiv 2403.15726): a base
+model f maps node features to class scores by one residual (convection) step
+in feature space, and the class probabilities are then smoothed along the
+data graph by the heat equation
+
+    u_t = -L u,    u(0) = softmax(f(X)),
+
+the diffusion half of the convection-diffusion equation on the data manifold.
+This module holds the base model
+[`ResidualBaseClassifier`][keras_cd.models.ResidualBaseClassifier], the model
+factory [`coin_classifier`][keras_cd.models.coin_classifier], and `GRAPHS`,
+the ways the graph can be passed to the model.
+"""
+
 import keras
 from keras import ops
 
@@ -10,6 +26,8 @@ from keras_cd.layers.precomputed_diffusion import (
     sparse_parts,
 )
 
+# How `coin_classifier` takes the graph: an edge list, a dense or sparse Laplacian, or
+# precomputed rows of the diffusion operator (see `coin_classifier`'s `graph` argument).
 GRAPHS = ("edges", "dense", "sparse", "rows")
 
 
@@ -31,6 +49,9 @@ def _project(inputs, kernel, dropout, seed_generator, training):
 class ResidualBaseClassifier(keras.layers.Layer):
     """COIN's base model f: a residual step in feature space, then a linear head.
 
+    The convection half of COIN: one forward Euler step along a learned
+    velocity field in feature space, read out linearly as class scores.
+
     The reference code's base network is
 
         h = x + relu(x W1 + b1),          f(x) = h W2 + b2   (class scores)
@@ -41,8 +62,8 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
         f(x) = x W2 + relu(x W1 + b1) U + b2,      U = V W2  (H x C),
 
-    where U is learned directly: the same functions, with C*H read-out
-    weights instead of H*F. Neither form builds the (N, F) matrix h, so a
+    where U is learned directly: the same functions, with `C * H` read-out
+    weights instead of `H * F`. Neither form builds the (N, F) matrix h, so a
     sparse bag-of-words x costs only its nonzeros (`keras.Input(...,
     sparse=True)`, TensorFlow backend). Accuracy and speed of both forms on
     Cora: `benchmarks/RESULTS.md`. `residual=False` drops the skip x W2,
@@ -56,18 +77,46 @@ class ResidualBaseClassifier(keras.layers.Layer):
         dropout: float in [0, 1), dropout on relu(x W1 + b1). Defaults to `0.5`.
         input_dropout: float in [0, 1), dropout on x. Defaults to `0.5`.
         seed: int or None, seed of the initial weights and of the dropout
-            masks: the same seed gives the same run.
+            masks: the same seed gives the same run. Defaults to `None`.
         kernel_regularizer: regularizer of the input kernel [W1 | W2].
-        readout_regularizer: regularizer of the rank-H read-out U.
+            Defaults to `None`.
+        readout_regularizer: regularizer of the rank-H read-out U (unused
+            when `hidden_units=None`). Defaults to `None`.
         residual: bool, keep the skip x W2. Defaults to `True`.
-        **kwargs: base layer keyword arguments.
+        **kwargs: base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
         inputs: (N, F) features, dense or sparse.
-        training: bool, turns dropout on.
+        training: bool, turns dropout on. Defaults to `None` (off).
+
+    Input shape:
+        `(nodes, features)`, with a known number of features.
 
     Output shape:
-        (N, num_classes) scores (logits).
+        `(nodes, num_classes)` scores (logits).
+
+    Raises:
+        ValueError: if `num_classes` is not an int >= 2, `hidden_units` is
+            neither None nor an int >= 1, a dropout rate is not in [0, 1),
+            `seed` is neither None nor an int, `residual` is not a bool, or
+            `residual=False` with `hidden_units=None` (at construction); if
+            the number of features is unknown (when the layer is built).
+
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> base = keras_cd.models.ResidualBaseClassifier(3, hidden_units=4, seed=0)
+        >>> x = np.random.default_rng(0).normal(size=(5, 6)).astype("float32")
+        >>> scores = keras.ops.convert_to_numpy(base(x))
+        >>> scores.shape
+        (5, 3)
+        >>> kernel, b1, readout, b2 = (
+        ...     keras.ops.convert_to_numpy(w)
+        ...     for w in (base.kernel, base.hidden_bias, base.readout, base.bias)
+        ... )
+        >>> W1, W2 = kernel[:, :4], kernel[:, 4:]
+        >>> expected = x @ W2 + np.maximum(x @ W1 + b1, 0) @ readout + b2
+        >>> bool(np.allclose(scores, expected, atol=1e-5))  # f(x) = x W2 + relu(x W1 + b1) U + b2
+        True
     """
 
     def __init__(
@@ -119,6 +168,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         )
 
     def build(self, input_shape):
+        """Creates the kernel [W1 | W2], the biases and the read-out U."""
         features = input_shape[-1]
         if features is None:
             raise ValueError(
@@ -148,6 +198,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros")
 
     def call(self, inputs, training=None):
+        """Returns the class scores f(x), (N, num_classes)."""
         projected = _project(inputs, self.kernel, self.input_dropout, self.seed_generator, training)
         hidden = self.hidden_bias.shape[0]
         activation = ops.relu(projected[:, :hidden] + self.hidden_bias)
@@ -158,9 +209,11 @@ class ResidualBaseClassifier(keras.layers.Layer):
         return projected[:, hidden:] + scores if self.residual else scores
 
     def compute_output_shape(self, input_shape):
+        """Returns `(nodes, num_classes)`."""
         return (input_shape[0], self.num_classes)
 
     def get_config(self):
+        """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(
             {
@@ -205,21 +258,24 @@ def coin_classifier(
 
     with a velocity field of rank `hidden_units` (None: V = I, W1 F x F, the
     reference code's network exactly), and the network returns u(T), where u
-    solves the graph heat equation u_t = -L u from u(0) = softmax(f(X)) for t = num_steps * sigma2
+    solves the graph heat equation
+
+        u_t = -L u,   u(0) = softmax(f(X)),   T = num_steps * sigma2
+
     (`keras_cd.GraphDiffusion`): the base model's class probabilities are
     smoothed along the graph, the diffusion half of the convection-diffusion
     equation on the data manifold. With a Laplacian whose rows sum to zero
     (`normalization="coin"`) every node's output still sums to one; with small
     enough steps (sigma2 * max_i L_ii <= 1 for explicit ones, any for
-    implicit ones) the outputs also stay non-negative. `num_steps=0` is the plain
-    residual classifier.
+    implicit ones) the outputs also stay non-negative. `num_steps=0` is the
+    plain residual classifier.
 
     Reference:
         - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
 
     Args:
-        num_features: int, feature width F.
-        num_classes: int >= 2.
+        num_features: int >= 1, feature width F.
+        num_classes: int >= 2, number of classes.
         num_steps: int >= 0, diffusion steps. Defaults to `20`.
         sigma2: float >= 0, diffusion step size. Defaults to `0.35`.
         hidden_units: int or None, rank of the velocity field (None: full
@@ -227,7 +283,7 @@ def coin_classifier(
         dropout: float in [0, 1), dropout rate on relu(x W1 + b1).
             Defaults to `0.5`.
         input_dropout: float in [0, 1) or None, dropout rate on the
-            features; None uses `dropout`.
+            features. Defaults to `None`: the value of `dropout`.
         graph: `"edges"` (inputs senders, receivers, weights), `"dense"`
             (an (N, N) Laplacian input), `"sparse"` (the same as a sparse
             tensor, TensorFlow backend) or `"rows"`: an (R, N) input P[rows]
@@ -236,31 +292,65 @@ def coin_classifier(
             applied by `keras_cd.layers.PrecomputedDiffusion`, and the model
             returns the R rows' probabilities; the fast path when only some
             nodes are read and sigma2 is fixed. Defaults to `"edges"`.
-        scheme, lambda_max, trainable_sigma2: passed to `GraphDiffusion`.
+        scheme: `"explicit"` or `"implicit"`, the time-stepping scheme of the
+            diffusion (see `GraphDiffusion`). Defaults to `"explicit"`.
+        lambda_max: float or None, the largest eigenvalue of the Laplacians
+            the model will see, for the stability check of the explicit
+            scheme. Defaults to `None` (estimated from `laplacian` when
+            given, else from the first concrete Laplacian it is called with).
+        trainable_sigma2: bool, learn sigma2 (not with `graph="rows"`).
+            Defaults to `False`.
+        sparse_features: bool, take the features as a sparse tensor and
+            project them through their nonzeros only (TensorFlow backend;
+            compiles under XLA, but a sparse input does not export to ONNX).
+            Defaults to `False`.
         laplacian: optional, the Laplacian the model will be used with (edge
             list, dense array or scipy.sparse matrix), read once here to
             guard the explicit scheme when `lambda_max` is not given: its
             Gershgorin bound when that proves sigma2 stable, else its largest
             eigenvalue (Lanczos), so an unstable sigma2 warns at construction
-            and a learned sigma2 is kept in the stable range.
+            and a learned sigma2 is kept in the stable range. With
+            `scheme="implicit"` it is checked for symmetry instead. Defaults
+            to `None`.
         seed: int or None, seed of every random piece (initial weights and
             dropout masks): the same seed and data give the same run.
+            Defaults to `None`.
         weight_decay: float >= 0, coupled L2 decay of the base model's input
             kernel (the gradient gains `weight_decay * w`, as Adam's
             `weight_decay` in PyTorch; the reference uses 5e-4), as
             regularization losses in `model.losses`. Defaults to `0.0`.
         readout_weight_decay: float >= 0 or None, the same for the read-out
-            U; None uses `weight_decay` (0 decays the first layer only, as GCN).
-        sparse_features: bool, take the features as a sparse tensor and
-            project them through their nonzeros only (TensorFlow backend;
-            fast, compiles under XLA, but a sparse input does not export to
-            ONNX). Defaults to `False`.
-        name: model name.
+            U (0 decays the first layer only, as GCN). Defaults to `None`:
+            the value of `weight_decay`.
+        name: str, model name. Defaults to `"coin"`.
 
     Returns:
         A `keras.Model` with inputs `[features, senders, receivers, weights]`
-        (or `[features, laplacian]`) and (N, num_classes) class probabilities,
-        or inputs `[features, diffusion_rows]` and (R, num_classes) ones.
+        (or `[features, laplacian]`) and (N, num_classes) float32 class
+        probabilities, or inputs `[features, diffusion_rows]` and
+        (R, num_classes) ones.
+
+    Raises:
+        ValueError: if `graph` is not one of `GRAPHS`, `num_features` is not
+            an int >= 1, `trainable_sigma2=True` with `graph="rows"`,
+            `weight_decay` or `readout_weight_decay` is negative, a given
+            `laplacian` is not symmetric with `scheme="implicit"`, or an
+            argument of the base model or of `GraphDiffusion` is invalid.
+
+    Warns:
+        UserWarning: with `scheme="explicit"`, when sigma2 * lambda_max > 2
+            for the given `lambda_max` or `laplacian`.
+
+    Example:
+        >>> import numpy as np, keras, keras_cd
+        >>> path = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+        >>> senders, receivers, weights = keras_cd.graph.laplacian(path)  # "coin", L 1 = 0
+        >>> model = keras_cd.models.coin_classifier(4, 2, num_steps=5, sigma2=0.2, seed=0)
+        >>> features = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+        >>> probabilities = model([features, senders, receivers, weights])
+        >>> probabilities = keras.ops.convert_to_numpy(probabilities)
+        >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-6))
+        ((3, 2), True)
     """
     if graph not in GRAPHS:
         raise ValueError(
