@@ -70,6 +70,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter with two logical CPUs (set before TensorFlow starts)
 def test_replicas_draw_independent_noise():
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300
