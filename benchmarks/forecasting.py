@@ -73,9 +73,7 @@ def table(data, standardization, args, figures):
     results = {}
     for label, method, settings in ROWS:
         trainer = fc.ForecastingTrainer(data, method, standardization=standardization, **settings)
-        result = fc.run_forecasting_protocol(
-            trainer, args.num_splits, args.num_inits, args.seed, args.workers
-        )
+        result = fc.run_protocol(trainer, args.num_splits, args.num_inits, args.seed, args.workers)
         results[label] = result
         print(
             f"{label:<32}{result.mean:>15.4f} ± {result.std:<8.4f}"

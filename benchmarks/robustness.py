@@ -1,7 +1,7 @@
 """Robustness on digits under attacks of growing strength: plain, noise-trained and CD networks.
 
 For each of `--seeds` seeds (the digits split, the initial weights, the batch
-order and the attacks' randomness), `keras_cd.robustness.train_defences`
+order and the attacks' randomness), `keras_cd.robustness.train_defenses`
 trains from the same initial weights and batch order: the plain ResNet, the
 plain ResNet trained with Gaussian input noise of std max(sigmas) (scored
 deterministically and, "+MC", with input smoothing over `--samples` passes)
@@ -18,8 +18,8 @@ and, when the adversarial-robustness-toolbox is installed (`pip install
 "keras-cd[attacks]"`), its APGD-CE and APGD-DLR (100 steps, EOT =
 `--eot-samples`). Deterministic networks are attacked without EOT.
 
-Printed: robust accuracy mean ± std over seeds for every (defence, attack);
-each defence's figure, the robust accuracy under the attack set per
+Printed: robust accuracy mean ± std over seeds for every (defense, attack);
+each defense's figure, the robust accuracy under the attack set per
 example (an image counts only if it is right clean and under every attack;
 per seed, then mean ± std), with the minimum of the attacks' aggregate
 accuracies beside it (labelled as such: not a worst case); how often a
@@ -92,9 +92,9 @@ def attacks_for(args):
     return rb.default_attacks(args.eps, args.eot_samples, quick=args.quick)
 
 
-def flattening(cells, defence, labels, names):
+def flattening(cells, defense, labels, names):
     """The first point of a curve after which the accuracy falls by < 1 point."""
-    values = [cells[(defence, label)][0] for label in labels]
+    values = [cells[(defense, label)][0] for label in labels]
     for index in range(len(values) - 1):
         if values[index] - min(values[index + 1 :]) < 0.01:
             return names[index]
@@ -109,7 +109,7 @@ def main(argv=None):
     from keras_cd import robustness as rb
     from keras_cd.robustness.apgd import available
 
-    specs = rb.default_defences(args.sigmas, args.samples, max_samples=args.max_samples)
+    specs = rb.default_defenses(args.sigmas, args.samples, max_samples=args.max_samples)
     attacks = attacks_for(args)
     print(
         f"digits; ResNet-{args.depth}, {args.epochs} epochs; L-inf eps {args.eps:g}; "
@@ -126,7 +126,7 @@ def main(argv=None):
     for seed in range(args.seeds):
         x_train, x_test, y_train, y_test = datasets.load_digits(seed)
         x, y = x_test[: args.num_test], y_test[: args.num_test]
-        models = rb.train_defences(
+        models = rb.train_defenses(
             specs, x_train, y_train, depth=args.depth, epochs=args.epochs, seed=seed
         )
         for record in rb.run_sweep(specs, models, attacks, x, y, seed=seed):

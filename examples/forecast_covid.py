@@ -124,7 +124,7 @@ def main(argv=None):
     def done(run):
         progress.add(1, values=[("test_mse", run.test_mse)])
 
-    result = fc.run_forecasting_protocol(
+    result = fc.run_protocol(
         trainer, args.num_splits, args.num_inits, args.seed, args.workers, done
     )
     for failure in result.failed:

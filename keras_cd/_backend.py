@@ -1,10 +1,11 @@
 """The little that differs between Keras backends: gradients, compilation, sparse inputs.
 
-Everything else in keras_cd is written once with `keras.ops`. A training step
-or an input gradient needs the backend's own differentiation and its own
-compiler; this module gives them one signature each, and imports the
-backend's package only when that backend is the one in use (so the JAX and
-PyTorch paths never import TensorFlow).
+Everything else in keras_cd is written once with `keras.ops`, so the
+paper's layers and experiments run on TensorFlow, JAX and PyTorch alike. A
+training step or an input gradient needs the backend's own differentiation
+and its own compiler; this module gives them one signature each, and
+imports the backend's package only when that backend is the one in use (so
+the JAX and PyTorch paths never import TensorFlow).
 """
 
 import keras

@@ -1,6 +1,8 @@
 """A whole training run in one compiled call, on every Keras backend.
 
-Both trainers (`keras_cd.node_classification`, `keras_cd.forecasting`)
+The paper's graph experiments (Wang, Bao & Shi, 2024) are reported over
+hundreds of runs of small models; this is what makes each run cheap. Both
+trainers (`keras_cd.node_classification`, `keras_cd.forecasting`)
 train a small model full-batch for up to `max_epochs` epochs. `CompiledRun`
 does every epoch of a run in one `keras.ops.while_loop` over the model's
 state, written once with `keras.ops`, `Model.stateless_call` and
@@ -44,13 +46,16 @@ class CompiledRun:
             own losses are added to it).
         max_epochs: int >= 1.
         patience: int >= 1, or None to train `max_epochs` epochs without
-            validation.
+            validation. Defaults to `None`.
         metrics: `metrics(outputs, targets) -> (loss, accuracy)` on the
-            validation data (required with `patience`).
+            validation data (required with `patience`). Defaults to `None`.
         jit_compile: bool, on TensorFlow whether the run is compiled with
             XLA (faster runs, a slower first call) or as a plain graph. JAX
             always compiles with XLA; PyTorch runs eagerly. Defaults to
             `True`.
+
+    Raises:
+        ValueError: if `patience` is given without `metrics`.
     """
 
     def __init__(

@@ -1,6 +1,10 @@
-"""Many (split, initialisation) runs of one trainer, on one or more threads.
+"""Many (split, initialization) runs of one trainer, on one or more threads.
 
-A run whose training loss or validation metric stops being finite raises
+What the two evaluation protocols of the paper's graph experiments share
+(`keras_cd.node_classification.run_protocol` and
+`keras_cd.forecasting.run_protocol`): the seeds of each run, running the
+runs on worker threads, failed runs, and the mean +- std summary. A run
+whose training loss or validation metric stops being finite raises
 `RunFailedError` (naming split, init and epoch) from `trainer.run`; its
 weights and figures are never reported. `run_pairs` either records it as
 failed and goes on (`on_failure="record"`) or re-raises it (`"raise"`);
@@ -17,13 +21,34 @@ ON_FAILURE = ("record", "raise")
 
 
 class RunFailedError(FloatingPointError):
-    """A run whose training loss or validation metric became NaN or infinite.
+    """A run whose training loss, validation metric or predictions became NaN or infinite.
+
+    Raised by the trainers' `run` (`keras_cd.node_classification` and
+    `keras_cd.forecasting`); the protocols record it (`record()`) and leave
+    the run out of every figure, or re-raise it. A `FloatingPointError`.
+
+    Args:
+        split_seed: int, the run's split (or masking) seed.
+        init_seed: int, the run's initialization seed.
+        epoch: int, the epoch (1-based) whose figures were not finite.
+        reason: str, which quantity and its value.
+        fix: str, how to avoid it, appended to the message.
 
     Attributes:
-        split_seed, init_seed: the run.
+        split_seed: int, the run's split (or masking) seed.
+        init_seed: int, the run's initialization seed.
         epoch: int, the epoch (1-based) whose figures were not finite; after
             the last epoch when the final evaluation was.
         reason: str, which quantity and its value.
+
+    Example:
+    >>> import keras_cd
+    >>> error = keras_cd.node_classification.RunFailedError(
+    ...     0, 3, 12, "training loss = nan", "Lower the learning rate.")
+    >>> str(error).startswith("Run (split_seed=0, init_seed=3) failed at epoch 12: training")
+    True
+    >>> error.record()
+    {'split_seed': 0, 'init_seed': 3, 'epoch': 12, 'reason': 'training loss = nan'}
     """
 
     def __init__(self, split_seed, init_seed, epoch, reason, fix):
@@ -35,7 +60,11 @@ class RunFailedError(FloatingPointError):
         )
 
     def record(self):
-        """The failure as a JSON-ready dict: split_seed, init_seed, epoch, reason."""
+        """The failure as a JSON-ready dict: split_seed, init_seed, epoch, reason.
+
+        Returns:
+            dict, what `ProtocolResult.failed` lists.
+        """
         return {
             "split_seed": self.split_seed,
             "init_seed": self.init_seed,
@@ -50,7 +79,7 @@ def finite(value):
 
 
 def mean_std(values):
-    """(mean, std) of a list of numbers; (nan, nan) for an empty one."""
+    """(mean, std) of a list of numbers (std with ddof=0); (nan, nan) for an empty one."""
     import numpy as np
 
     if not values:
@@ -69,8 +98,27 @@ def summary(mean, std, runs, failed, digits):
 
 
 def seeds(num_splits, num_inits, seed=0):
-    """The protocol's (split seed, init seed) pairs: splits `seed + s`, inits
-    `seed * 1000 + s * num_inits + i`, as `examples/train_graph.py` has always used."""
+    """The protocol's (split seed, init seed) pairs.
+
+    Splits `seed + s`, inits `seed * 1000 + s * num_inits + i`, as
+    `examples/train_graph.py` has always used.
+
+    Args:
+        num_splits: int >= 1.
+        num_inits: int >= 1, initializations per split.
+        seed: int, the first split seed. Defaults to `0`.
+
+    Returns:
+        list of `(split_seed, init_seed)`, split by split.
+
+    Raises:
+        ValueError: for an invalid argument.
+
+    Example:
+    >>> from keras_cd.node_classification.protocol import seeds
+    >>> seeds(2, 2, seed=1)
+    [(1, 1000), (1, 1001), (2, 1002), (2, 1003)]
+    """
     num_splits = _validation.positive_int("num_splits", num_splits, "Use e.g. 100.")
     num_inits = _validation.positive_int("num_inits", num_inits, "Use e.g. 20.")
     seed = _validation.integer("seed", seed, "Use e.g. 0.")
@@ -94,9 +142,12 @@ def method_settings(methods, method, settings, fix):
 
 
 def restart(model, fresh, optimizer, optimizer_values):
-    """Puts a run back at its start without tracing anything again: `fresh`'s
-    (a newly built, seeded model of the same architecture) weights and
-    random-seed states into `model`, and the optimizer's initial values."""
+    """Puts a run back at its start without tracing anything again.
+
+    Assigns `fresh`'s (a newly built, seeded model of the same architecture)
+    weights and random-seed states into `model`, and the optimizer's
+    initial values into `optimizer`.
+    """
     from keras_cd._noise import random_seed_states
 
     for variable, value in zip(model.trainable_weights, fresh.trainable_weights):

@@ -1,5 +1,8 @@
 """keras_cd.forecasting: the COVID forecasting harness on a small synthetic dataset."""
 
+import importlib
+import re
+
 import numpy as np
 import pytest
 
@@ -182,11 +185,11 @@ def test_batched_snapshots_predict_as_each_snapshot_alone(data):
 
 
 def test_the_protocol_with_two_workers_gives_the_same_runs(data):
-    from keras_cd.forecasting import run_forecasting_protocol
+    from keras_cd.forecasting import run_protocol
 
     model = trainer(data, "gcn")
-    one = run_forecasting_protocol(model, 2, 2, seed=42)
-    two = run_forecasting_protocol(model, 2, 2, seed=42, workers=2)
+    one = run_protocol(model, 2, 2, seed=42)
+    two = run_protocol(model, 2, 2, seed=42, workers=2)
     assert one.test_mse == two.test_mse and one.runs == 4
     assert one.split_seeds == [42, 42, 43, 43]
     assert "over 4 runs" in one.summary()
@@ -217,10 +220,10 @@ def test_a_run_that_turns_nan_fails_by_name_after_a_good_run(data):
 
 
 def test_the_protocol_records_failed_runs_and_never_averages_them(data):
-    from keras_cd.forecasting import RunFailedError, run_forecasting_protocol
+    from keras_cd.forecasting import RunFailedError, run_protocol
 
     model = trainer(data, "mlp", cls=diverging({42001}))
-    result = run_forecasting_protocol(model, 2, 2, seed=42)  # inits 42000 .. 42003
+    result = run_protocol(model, 2, 2, seed=42)  # inits 42000 .. 42003
     assert [(f["split_seed"], f["init_seed"], f["epoch"]) for f in result.failed] == [
         (42, 42001, 2)
     ]
@@ -237,10 +240,10 @@ def test_the_protocol_records_failed_runs_and_never_averages_them(data):
     assert "over 3 runs (1 failed, split/init 42/42001" in result.summary()
     record = result.to_json()
     assert record["failed"] == result.failed and len(record["runs"]) == 3
-    two = run_forecasting_protocol(model, 2, 2, seed=42, workers=2)
+    two = run_protocol(model, 2, 2, seed=42, workers=2)
     assert (two.test_mse, two.failed) == (result.test_mse, result.failed)
     with pytest.raises(RunFailedError, match="init_seed=42001"):
-        run_forecasting_protocol(model, 2, 2, seed=42, on_failure="raise")
+        run_protocol(model, 2, 2, seed=42, on_failure="raise")
 
 
 def test_bad_settings_are_named(data):
@@ -255,3 +258,38 @@ def test_bad_settings_are_named(data):
     short = england_covid.CovidData(data.cases[:10], data.edges[:10])
     with pytest.raises(ValueError, match="too few for non-empty train, validation and test"):
         ForecastingTrainer(short, "coin")
+
+
+@pytest.mark.parametrize(
+    "module, old, new",
+    [
+        ("keras_cd.forecasting", "run_forecasting_protocol", "run_protocol"),
+        ("keras_cd.forecasting", "ForecastProtocolResult", "ProtocolResult"),
+        ("keras_cd.forecasting", "ForecastRun", "RunResult"),
+        ("keras_cd.forecasting.protocol", "run_forecasting_protocol", "run_protocol"),
+        ("keras_cd.forecasting.protocol", "ForecastProtocolResult", "ProtocolResult"),
+        ("keras_cd.forecasting.trainer", "ForecastRun", "RunResult"),
+    ],
+)
+def test_each_deprecated_name_is_the_new_object_with_a_warning(module, old, new):
+    """The names of keras_cd 0.1, kept for one release: the protocol's twins are
+    named as keras_cd.node_classification's."""
+    namespace = importlib.import_module(module)
+    message = (
+        f"{module}.{old} is deprecated and will be removed in keras_cd 0.3; use {module}.{new}"
+    )
+    with pytest.warns(DeprecationWarning, match=f"^{re.escape(message)}$") as warned:
+        alias = getattr(namespace, old)
+    assert alias is getattr(namespace, new)
+    assert warned[0].filename == __file__  # the warning points at the caller
+    assert old not in getattr(namespace, "__all__", [])
+    with pytest.raises(AttributeError, match=f"has no attribute '{old}_unknown'"):
+        getattr(namespace, f"{old}_unknown")
+
+
+def test_the_twins_of_node_classification_have_the_same_names():
+    from keras_cd import forecasting, node_classification
+
+    for name in ("ProtocolResult", "RunResult", "RunFailedError", "run_protocol", "METHODS"):
+        assert name in forecasting.__all__ and name in node_classification.__all__
+    assert forecasting.RunFailedError is node_classification.RunFailedError

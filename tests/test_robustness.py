@@ -1,7 +1,10 @@
 """keras_cd.robustness: attacks against closed forms, EOT, and the sweep's bookkeeping."""
 
+import importlib
 import json
 import math
+import os
+import re
 
 import keras
 import numpy as np
@@ -46,26 +49,26 @@ def closed_form_robust(weights, bias, x, y, eps):
 
 def test_pgd_finds_the_worst_case_of_a_linear_classifier():
     weights, bias, x, y = binary_problem()
-    defence = rb.Defence(linear_classifier(weights, bias))
+    defense = rb.Defense(linear_classifier(weights, bias))
     for eps in (0.01, 0.03):
-        adversarial = rb.pgd(defence, x, y, eps, steps=10)
+        adversarial = rb.pgd(defense, x, y, eps, steps=10)
         expected = closed_form_robust(weights, bias, x, y, eps)
         assert 0.1 < expected.mean() < 0.95  # the test can tell attacks apart
-        np.testing.assert_array_equal(defence.correct(adversarial, y), expected)
+        np.testing.assert_array_equal(defense.correct(adversarial, y), expected)
         assert np.abs(adversarial - x).max() <= eps + 1e-6
         assert adversarial.min() >= 0 and adversarial.max() <= 1
 
 
 def test_square_is_sound_and_breaks_most_of_what_can_be_broken():
     weights, bias, x, y = binary_problem(count=120, seed=1)
-    defence = rb.Defence(linear_classifier(weights, bias))
+    defense = rb.Defense(linear_classifier(weights, bias))
     eps = 0.05
-    adversarial = rb.square(defence, x, y, eps, queries=200, seed=0)
+    adversarial = rb.square(defense, x, y, eps, queries=200, seed=0)
     assert np.abs(adversarial - x).max() <= eps + 1e-6
     assert adversarial.min() >= 0 and adversarial.max() <= 1
-    robust = defence.correct(adversarial, y)
+    robust = defense.correct(adversarial, y)
     possible = closed_form_robust(weights, bias, x, y, eps)
-    clean = defence.correct(x, y)
+    clean = defense.correct(x, y)
     assert np.all(robust >= possible)  # never below the true optimum
     breakable = clean & ~possible
     assert (~robust[breakable]).mean() > 0.8  # no gradients needed
@@ -74,11 +77,11 @@ def test_square_is_sound_and_breaks_most_of_what_can_be_broken():
 def test_restarts_can_only_lower_robust_accuracy():
     """An example broken by the first restart stays broken: the broken set grows."""
     weights, bias, x, y = binary_problem(count=300, seed=2)
-    defence = rb.Defence(linear_classifier(weights, bias))
+    defense = rb.Defense(linear_classifier(weights, bias))
     # one short step from a random start: where the start lands decides
-    one = rb.pgd(defence, x, y, 0.03, steps=1, restarts=1, seed=5)
-    many = rb.pgd(defence, x, y, 0.03, steps=1, restarts=4, seed=5)
-    broken_once, broken_many = ~defence.correct(one, y), ~defence.correct(many, y)
+    one = rb.pgd(defense, x, y, 0.03, steps=1, restarts=1, seed=5)
+    many = rb.pgd(defense, x, y, 0.03, steps=1, restarts=4, seed=5)
+    broken_once, broken_many = ~defense.correct(one, y), ~defense.correct(many, y)
     assert np.all(broken_many[broken_once])  # the same first restart, kept once broken
     assert broken_many.sum() > broken_once.sum()  # later restarts break more
     assert np.abs(many - x).max() <= 0.03 + 1e-6
@@ -86,32 +89,32 @@ def test_restarts_can_only_lower_robust_accuracy():
 
 def test_eot_averages_the_gradient_noise_away():
     weights, bias, x, y = binary_problem(count=64, seed=3)
-    defence = rb.Defence(linear_classifier(weights, bias, noise=0.5, seed=1), samples=8)
+    defense = rb.Defense(linear_classifier(weights, bias, noise=0.5, seed=1), samples=8)
     spreads = []
     for samples in (1, 4, 16):
-        draws = np.stack([defence.gradient(x, y, samples) for _ in range(12)])
+        draws = np.stack([defense.gradient(x, y, samples) for _ in range(12)])
         spreads.append(draws.std(axis=0).mean())
     # the loss of a mean over more passes: its gradient varies less and less
     # (for a mean of n independent draws the std would fall like n^-1/2)
     assert spreads[0] > spreads[1] > spreads[2] and spreads[2] < 0.35 * spreads[0]
-    deterministic = rb.Defence(linear_classifier(weights, bias, noise=0.5, seed=1))
+    deterministic = rb.Defense(linear_classifier(weights, bias, noise=0.5, seed=1))
     np.testing.assert_array_equal(deterministic.gradient(x, y, 0), deterministic.gradient(x, y, 0))
 
 
 def test_monte_carlo_scoring_is_the_mean_over_the_noise():
     weights, bias, x, _ = binary_problem(count=50, seed=4)
     noisy = linear_classifier(weights, bias, noise=0.4, seed=2)
-    plain = rb.Defence(noisy, samples=0).probabilities(x)
+    plain = rb.Defense(noisy, samples=0).probabilities(x)
     np.testing.assert_allclose(plain, keras.ops.convert_to_numpy(noisy(x)), rtol=1e-6)  # noise off
     # two consecutive noisy calls draw different noise (the seed states move on)
-    once = rb.Defence(noisy, samples=1)
+    once = rb.Defense(noisy, samples=1)
     first, second = once.probabilities(x), once.probabilities(x)
     assert np.all(first[:, 0] != second[:, 0])
-    means = np.stack([rb.Defence(noisy, samples=64).probabilities(x) for _ in range(4)])
-    singles = np.stack([rb.Defence(noisy, samples=1).probabilities(x) for _ in range(4)])
+    means = np.stack([rb.Defense(noisy, samples=64).probabilities(x) for _ in range(4)])
+    singles = np.stack([rb.Defense(noisy, samples=1).probabilities(x) for _ in range(4)])
     assert means.std(axis=0).mean() < 0.25 * singles.std(axis=0).mean()  # 64 passes: /8
     with pytest.raises(ValueError, match="Invalid value for `samples`"):
-        rb.Defence(noisy, samples=-1)
+        rb.Defense(noisy, samples=-1)
 
 
 def test_certified_accuracy_falls_with_the_radius():
@@ -124,12 +127,12 @@ def test_certified_accuracy_falls_with_the_radius():
 
 def test_summary_takes_each_seeds_minimum_over_attacks():
     records = [
-        {"seed": 0, "defence": "d", "attack": "clean", "accuracy": 1.0},
-        {"seed": 0, "defence": "d", "attack": "a", "accuracy": 0.6},
-        {"seed": 0, "defence": "d", "attack": "b", "accuracy": 0.4},
-        {"seed": 1, "defence": "d", "attack": "clean", "accuracy": 0.9},
-        {"seed": 1, "defence": "d", "attack": "a", "accuracy": 0.2},
-        {"seed": 1, "defence": "d", "attack": "b", "accuracy": 0.5},
+        {"seed": 0, "defense": "d", "attack": "clean", "accuracy": 1.0},
+        {"seed": 0, "defense": "d", "attack": "a", "accuracy": 0.6},
+        {"seed": 0, "defense": "d", "attack": "b", "accuracy": 0.4},
+        {"seed": 1, "defense": "d", "attack": "clean", "accuracy": 0.9},
+        {"seed": 1, "defense": "d", "attack": "a", "accuracy": 0.2},
+        {"seed": 1, "defense": "d", "attack": "b", "accuracy": 0.5},
     ]
     summary = rb.summarize(records)
     assert summary.cells[("d", "a")] == (pytest.approx(0.4), pytest.approx(0.2), 2)
@@ -146,9 +149,9 @@ def test_per_example_robust_accuracy_counts_an_image_broken_by_any_attack():
     records = []
     for seed, (a, b) in enumerate([({0, 1}, {2, 3}), ({0, 1}, {0, 1, 4})]):
         records += [
-            {"seed": seed, "defence": "d", "attack": "clean", "correct": verdicts(set())},
-            {"seed": seed, "defence": "d", "attack": "a", "correct": verdicts(a)},
-            {"seed": seed, "defence": "d", "attack": "b", "correct": verdicts(b)},
+            {"seed": seed, "defense": "d", "attack": "clean", "correct": verdicts(set())},
+            {"seed": seed, "defense": "d", "attack": "a", "correct": verdicts(a)},
+            {"seed": seed, "defense": "d", "attack": "b", "correct": verdicts(b)},
         ]
     for record in records:
         record["accuracy"] = record["correct"].count("1") / 10
@@ -172,7 +175,7 @@ def test_sweep_records_every_examples_verdict_and_its_agreement():
         "plain": linear_classifier(weights, bias),
         "noisy": linear_classifier(weights, bias, noise=0.3, seed=3),
     }
-    specs = [rb.DefenceSpec("plain"), rb.DefenceSpec("noisy", samples=4, max_samples=16)]
+    specs = [rb.DefenseSpec("plain"), rb.DefenseSpec("noisy", samples=4, max_samples=16)]
     attacks = [
         rb.Attack("pgd", 0.03, steps=3, eot_samples=2),
         rb.Attack("square", 0.03, queries=10, eot_samples=2),
@@ -184,10 +187,10 @@ def test_sweep_records_every_examples_verdict_and_its_agreement():
         assert len(record["correct"]) == len(x)
         assert record["accuracy"] == record["correct"].count("1") / len(x)
         assert 0 <= record["agreement"] <= 1
-    assert all(r["agreement"] == 1.0 for r in records if r["defence"] == "plain")
-    adversarial = rb.pgd(rb.Defence(models["plain"]), x, y, 0.03, steps=3, eot_samples=0)
+    assert all(r["agreement"] == 1.0 for r in records if r["defense"] == "plain")
+    adversarial = rb.pgd(rb.Defense(models["plain"]), x, y, 0.03, steps=3, eot_samples=0)
     expected = "".join(
-        "1" if c else "0" for c in rb.Defence(models["plain"]).correct(adversarial, y)
+        "1" if c else "0" for c in rb.Defense(models["plain"]).correct(adversarial, y)
     )
     assert records[1]["correct"] == expected
 
@@ -229,7 +232,7 @@ def test_square_fraction_is_the_reference_schedule():
             rb.square_fraction(query, queries)
 
 
-class RecordingDefence:
+class RecordingDefense:
     """Answers every query with the same probabilities (so Square never keeps a
     change) and records what it was asked."""
 
@@ -247,12 +250,12 @@ class RecordingDefence:
 def test_square_redraws_a_window_that_would_change_nothing(channels):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.2, 0.8, (30, 8, 8, channels)).astype("float32")
-    defence = RecordingDefence()
-    adversarial = rb.square(defence, x, np.zeros(30, int), 0.1, queries=60, seed=1)
-    start = defence.queries[0]  # the stripes; nothing is ever kept
+    defense = RecordingDefense()
+    adversarial = rb.square(defense, x, np.zeros(30, int), 0.1, queries=60, seed=1)
+    start = defense.queries[0]  # the stripes; nothing is ever kept
     np.testing.assert_array_equal(adversarial, start)
-    assert len(defence.queries) == 60  # the start and 59 queries
-    for candidate in defence.queries[1:]:
+    assert len(defense.queries) == 60  # the start and 59 queries
+    for candidate in defense.queries[1:]:
         changed = np.abs(candidate - start).reshape(len(x), -1).max(axis=1)
         assert np.all(changed > 0.1)  # every query moves a pixel from +eps to -eps or back
         assert np.abs(candidate - x).max() <= 0.1 + 1e-6
@@ -260,27 +263,27 @@ def test_square_redraws_a_window_that_would_change_nothing(channels):
 
 def test_square_ends_when_eps_is_below_the_float32_resolution():
     x = np.full((4, 8, 8, 1), 0.5, "float32")
-    adversarial = rb.square(RecordingDefence(), x, np.zeros(4, int), 1e-10, queries=5)
+    adversarial = rb.square(RecordingDefense(), x, np.zeros(4, int), 1e-10, queries=5)
     np.testing.assert_array_equal(adversarial, x)  # no window can change: redraws are bounded
 
 
 def test_attacks_refuse_inputs_outside_the_clip_range_and_stay_inside_it():
     weights, bias, x, y = binary_problem(count=60, seed=7)
     shifted = x - 0.5  # in [-0.2, 0.2]
-    defence = rb.Defence(linear_classifier(weights, bias + 0.5 * weights.sum(axis=0)))
+    defense = rb.Defense(linear_classifier(weights, bias + 0.5 * weights.sum(axis=0)))
     for attack in (rb.pgd, rb.square):
         with pytest.raises(ValueError, match=r"Invalid value for `x`.*clip range \[0, 1\]"):
-            attack(defence, shifted, y, 0.05)
+            attack(defense, shifted, y, 0.05)
         with pytest.raises(ValueError, match="Invalid value for `clip`"):
-            attack(defence, x, y, 0.05, clip=(1.0, 0.0))
-        adversarial = attack(defence, shifted, y, 0.05, clip=(-0.2, 0.2))
+            attack(defense, x, y, 0.05, clip=(1.0, 0.0))
+        adversarial = attack(defense, shifted, y, 0.05, clip=(-0.2, 0.2))
         assert adversarial.min() >= -0.2 and adversarial.max() <= 0.2
         assert adversarial.min() < 0  # the box is the one given, not [0, 1]
         assert np.abs(adversarial - shifted).max() <= 0.05 + 1e-6
     nan = x.copy()
     nan[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="and NaN"):
-        rb.pgd(defence, nan, y, 0.05)
+        rb.pgd(defense, nan, y, 0.05)
 
 
 def noisy_binary_problem(count, noise, seed):
@@ -300,13 +303,13 @@ def test_rescoring_agreement_matches_the_closed_form():
     """One noisy pass of a linear classifier is right with probability Phi(margin / std);
     two independent scorings agree with probability P^2 + (1 - P)^2."""
     weights, bias, x, y, _, single = noisy_binary_problem(2000, noise=0.1, seed=8)
-    defence = rb.Defence(linear_classifier(weights, bias, noise=0.1, seed=4), samples=1)
-    correct, agreement = rb.rescoring_agreement(defence, x, y)
+    defense = rb.Defense(linear_classifier(weights, bias, noise=0.1, seed=4), samples=1)
+    correct, agreement = rb.rescoring_agreement(defense, x, y)
     expected = np.mean(single**2 + (1 - single) ** 2)
     assert 0.6 < expected < 0.9  # the test can tell
     assert agreement == pytest.approx(expected, abs=0.03)  # 4 standard errors
     assert correct.mean() == pytest.approx(single.mean(), abs=0.04)
-    deterministic = rb.Defence(linear_classifier(weights, bias, noise=0.1, seed=4))
+    deterministic = rb.Defense(linear_classifier(weights, bias, noise=0.1, seed=4))
     assert rb.rescoring_agreement(deterministic, x, y)[1] == 1.0
 
 
@@ -316,8 +319,8 @@ def test_sequential_scoring_settles_the_examples_near_the_boundary():
     weights, bias, x, y, z, _ = noisy_binary_problem(600, noise=0.05, seed=9)
     model = linear_classifier(weights, bias, noise=0.05, seed=5)
     truth = z > 0
-    fixed = rb.Defence(model, samples=8)
-    sequential = rb.Defence(model, samples=8, max_samples=8192)
+    fixed = rb.Defense(model, samples=8)
+    sequential = rb.Defense(model, samples=8, max_samples=8192)
     fixed_right, fixed_agreement = rb.rescoring_agreement(fixed, x, y)
     right, agreement = rb.rescoring_agreement(sequential, x, y)
     # only |z| < 3 / sqrt(8192) (about 1% of these points) stays a coin flip
@@ -325,7 +328,7 @@ def test_sequential_scoring_settles_the_examples_near_the_boundary():
     assert np.mean(right == truth) > 0.985 > np.mean(fixed_right == truth)
     assert np.all(right[np.abs(z) > 0.5] == truth[np.abs(z) > 0.5])
     with pytest.raises(ValueError, match="Invalid value for `max_samples`"):
-        rb.Defence(model, samples=8, max_samples=0)
+        rb.Defense(model, samples=8, max_samples=0)
 
 
 @pytest.mark.slow
@@ -377,12 +380,12 @@ def closed_form_robust_multiclass(weights, bias, x, y, eps):
 def test_apgd_of_the_toolbox_finds_the_worst_case_of_a_linear_classifier(loss):
     pytest.importorskip("art")
     weights, bias, x, y = three_class_problem()
-    defence = rb.Defence(linear_classifier(weights, bias))
+    defense = rb.Defense(linear_classifier(weights, bias))
     eps = 0.03
-    adversarial = apgd.apgd(defence, x, y, eps, loss=loss, steps=20, eot_samples=0)
+    adversarial = apgd.apgd(defense, x, y, eps, loss=loss, steps=20, eot_samples=0)
     expected = closed_form_robust_multiclass(weights, bias, x, y, eps)
     assert 0.1 < expected.mean() < 0.9  # the test can tell attacks apart
-    robust = defence.correct(adversarial, y)
+    robust = defense.correct(adversarial, y)
     assert np.all(robust >= expected)  # never below the true optimum
     # and nearly always at it (CE may climb towards a class it cannot reach)
     assert np.mean(robust == expected) >= 0.95
@@ -417,15 +420,15 @@ def test_apgd_climbs_the_monte_carlo_mean_over_eot_samples():
     dense = keras.layers.Dense(3, activation="softmax")
     model = keras.Model(inputs, dense(keras.layers.Flatten()(noisy)))
     dense.set_weights([weights.astype("float32"), bias.astype("float32")])
-    defence = rb.Defence(model, samples=8)
-    adversarial = apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=8)
+    defense = rb.Defense(model, samples=8)
+    adversarial = apgd.apgd(defense, x, y, 0.05, steps=5, eot_samples=8)
     count = keras.ops.convert_to_numpy(counter.count)
     assert count >= 5 * len(x) * 8  # one mean of 8 passes per gradient
     assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
     counter.count.assign(0.0)
-    apgd.apgd(defence, x, y, 0.05, steps=5, eot_samples=0)  # the deterministic network
+    apgd.apgd(defense, x, y, 0.05, steps=5, eot_samples=0)  # the deterministic network
     assert keras.ops.convert_to_numpy(counter.count) == 0
-    classifier = apgd.art_classifier(defence, 0)  # its logits: log of the probabilities
+    classifier = apgd.art_classifier(defense, 0)  # its logits: log of the probabilities
     expected = keras.ops.convert_to_numpy(model(x))
     np.testing.assert_allclose(np.exp(classifier.predict(x)), expected, rtol=1e-5)
 
@@ -433,17 +436,17 @@ def test_apgd_climbs_the_monte_carlo_mean_over_eot_samples():
 def test_apgd_refuses_what_it_cannot_do(monkeypatch):
     pytest.importorskip("art")
     weights, bias, x, y = binary_problem(count=10)
-    defence = rb.Defence(linear_classifier(weights, bias))
+    defense = rb.Defense(linear_classifier(weights, bias))
     with pytest.raises(ValueError, match="Invalid value for `loss`.*fewer than 3 classes"):
-        apgd.apgd(defence, x, y, 0.05, loss="dlr", steps=2, eot_samples=0)
+        apgd.apgd(defense, x, y, 0.05, loss="dlr", steps=2, eot_samples=0)
     with pytest.raises(ValueError, match="Invalid value for `x`"):
-        apgd.apgd(defence, x + 1, y, 0.05, steps=2, eot_samples=0)
+        apgd.apgd(defense, x + 1, y, 0.05, steps=2, eot_samples=0)
     with pytest.raises(ValueError, match="Invalid value for `loss`"):
-        apgd.art_classifier(defence, 0, loss="cw")
+        apgd.art_classifier(defense, 0, loss="cw")
     for name in ("art", "art.attacks", "art.attacks.evasion", "art.estimators.estimator"):
         monkeypatch.setitem(__import__("sys").modules, name, None)
     with pytest.raises(ImportError, match=r'pip install "keras-cd\[attacks\]"'):
-        apgd.apgd(defence, x, y, 0.05, steps=2, eot_samples=0)
+        apgd.apgd(defense, x, y, 0.05, steps=2, eot_samples=0)
 
 
 def dlr_of_the_toolbox_in_numpy(labels, logits):
@@ -504,10 +507,10 @@ def test_the_batched_dlr_loss_is_the_toolboxs():
         np.testing.assert_allclose(ours, reference(labels, logits), rtol=1e-5, atol=1e-6)
     # what APGD-DLR's classifier computes: the DLR of its logits log(probability)
     weights, bias, x, y = three_class_problem(count=16, seed=2)
-    defence = rb.Defence(linear_classifier(weights, bias))
-    classifier = apgd.art_classifier(defence, 0, loss="dlr")
+    defense = rb.Defense(linear_classifier(weights, bias))
+    classifier = apgd.art_classifier(defense, 0, loss="dlr")
     one_hot = np.eye(3, dtype="float32")[y]
-    z = np.log(keras.ops.convert_to_numpy(defence.model(x)))
+    z = np.log(keras.ops.convert_to_numpy(defense.model(x)))
     np.testing.assert_allclose(
         classifier.compute_loss(x, one_hot), dlr_of_the_toolbox_in_numpy(one_hot, z), rtol=1e-4
     )
@@ -536,15 +539,15 @@ def test_batches_of_every_size_share_a_few_compiled_functions():
     dense = keras.layers.Dense(2, activation="softmax")
     model = keras.Model(inputs, dense(keras.layers.Flatten()(hidden)))
     dense.set_weights([weights.astype("float32"), bias.astype("float32")])
-    defence = rb.Defence(model, samples=2, batch_size=16)
+    defense = rb.Defense(model, samples=2, batch_size=16)
     before = TraceCounter.calls
     sizes = range(1, 17)
-    gradients = [defence.gradient(x[:n], y[:n], 2) for n in sizes]
+    gradients = [defense.gradient(x[:n], y[:n], 2) for n in sizes]
     assert TraceCounter.calls - before <= 3  # JAX: 8 and 16 (padded); TensorFlow: 2 or 3
     assert [g.shape for g in gradients] == [x[:n].shape for n in sizes]
     # the rows a batch is padded with change nothing: three examples (padded to
     # eight on JAX) get the gradients they get beside five others (deterministic network)
-    plain = rb.Defence(model, batch_size=16)
+    plain = rb.Defense(model, batch_size=16)
     np.testing.assert_allclose(
         plain.gradient(x[:3], y[:3], 0), plain.gradient(x[:8], y[:8], 0)[:3], rtol=1e-5, atol=1e-7
     )
@@ -564,7 +567,7 @@ sys.meta_path.insert(0, NoTensorFlow())
 
 @pytest.mark.slow  # a fresh interpreter: importing JAX and compiling take 10-20 s
 def test_the_attacks_run_on_jax_without_tensorflow():
-    """A Defence with Monte-Carlo scoring, its input gradient, PGD, Square and (with
+    """A Defense with Monte-Carlo scoring, its input gradient, PGD, Square and (with
     the toolbox) APGD-DLR on JAX, in an interpreter where importing TensorFlow fails."""
     script = (
         TENSORFLOW_BLOCKED
@@ -580,20 +583,123 @@ model = keras.Model(inputs, outputs)
 rng = np.random.default_rng(0)
 x = rng.uniform(0.2, 0.8, (8, 4, 4, 1)).astype("float32")
 y = rng.integers(0, 3, 8)
-defence = rb.Defence(model, samples=4, batch_size=8)
-first, second = defence.gradient(x, y, 2), defence.gradient(x, y, 2)
+defense = rb.Defense(model, samples=4, batch_size=8)
+first, second = defense.gradient(x, y, 2), defense.gradient(x, y, 2)
 assert first.shape == x.shape and np.all(first != second), "no fresh noise"
-adversarial = rb.pgd(defence, x, y, 0.05, steps=2, eot_samples=2)
+adversarial = rb.pgd(defense, x, y, 0.05, steps=2, eot_samples=2)
 assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
-adversarial = rb.square(defence, x, y, 0.05, queries=3)
+adversarial = rb.square(defense, x, y, 0.05, queries=3)
 assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
-correct, agreement = rb.rescoring_agreement(defence, x, y)
+correct, agreement = rb.rescoring_agreement(defense, x, y)
 from keras_cd.robustness import apgd
 if apgd.available():
-    adversarial = apgd.apgd(defence, x, y, 0.05, loss="dlr", steps=3, eot_samples=2)
+    adversarial = apgd.apgd(defense, x, y, 0.05, loss="dlr", steps=3, eot_samples=2)
     assert np.abs(adversarial - x).max() <= 0.05 + 1e-6
 assert keras.backend.backend() == "jax" and "tensorflow" not in sys.modules
 print("attacks ran on jax without tensorflow", agreement)
 """
     )
     run_on_backend(script, "attacks ran on jax without tensorflow", backend="jax")
+
+
+# ------------------------------------------- the deprecated "defence" spellings
+
+
+def deprecation(old, new):
+    """The DeprecationWarning that `old` gives, naming `new` (removed in keras_cd 0.3)."""
+    message = f"{old} is deprecated and will be removed in keras_cd 0.3; use {new}"
+    return pytest.warns(DeprecationWarning, match=f"^{re.escape(message)}$")
+
+
+@pytest.mark.parametrize(
+    "module, old, new",
+    [
+        ("keras_cd.robustness", "Defence", "Defense"),
+        ("keras_cd.robustness", "DefenceSpec", "DefenseSpec"),
+        ("keras_cd.robustness", "default_defences", "default_defenses"),
+        ("keras_cd.robustness", "train_defences", "train_defenses"),
+        ("keras_cd.robustness.attacks", "Defence", "Defense"),
+        ("keras_cd.robustness.sweep", "DefenceSpec", "DefenseSpec"),
+        ("keras_cd.robustness.sweep", "default_defences", "default_defenses"),
+        ("keras_cd.robustness.sweep", "train_defences", "train_defenses"),
+    ],
+)
+def test_each_deprecated_name_is_the_new_object_with_a_warning(module, old, new):
+    namespace = importlib.import_module(module)
+    with deprecation(f"{module}.{old}", f"{module}.{new}") as warned:
+        alias = getattr(namespace, old)
+    assert alias is getattr(namespace, new)
+    assert warned[0].filename == __file__  # the warning points at the caller
+    assert old not in getattr(namespace, "__all__", [])
+    with pytest.raises(AttributeError, match=f"has no attribute '{old}_unknown'"):
+        getattr(namespace, f"{old}_unknown")
+
+
+def test_a_deprecated_name_can_still_be_imported_by_name():
+    with deprecation("keras_cd.robustness.Defence", "keras_cd.robustness.Defense") as warned:
+        from keras_cd.robustness import Defence
+    assert Defence is rb.Defense and warned[0].filename == __file__
+
+
+def linear_attack_problem():
+    weights, bias, x, y = binary_problem(count=10, seed=3)
+    return rb.Defense(linear_classifier(weights, bias)), x, y
+
+
+@pytest.mark.parametrize(
+    "name, call",
+    [
+        ("pgd", lambda f, d, x, y: f(x=x, y=y, eps=0.03, steps=2, **d)),
+        ("square", lambda f, d, x, y: f(x=x, y=y, eps=0.03, queries=5, **d)),
+        ("robust_accuracy", lambda f, d, x, y: f(y=y, adversarial=x, **d)),
+        ("rescoring_agreement", lambda f, d, x, y: f(x=x, y=y, **d)[1]),
+    ],
+)
+def test_the_deprecated_defence_keyword_of_each_attack_still_works(name, call):
+    defense, x, y = linear_attack_problem()
+    function = getattr(rb, name)
+    expected = call(function, {"defense": defense}, x, y)
+    with deprecation(
+        f"The `defence` argument of keras_cd.robustness.{name}", "`defense`"
+    ) as warned:
+        result = call(function, {"defence": defense}, x, y)
+    np.testing.assert_array_equal(result, expected)
+    assert warned[0].filename == __file__
+    with pytest.raises(TypeError, match="got both `defense` and its deprecated spelling"):
+        call(function, {"defense": defense, "defence": defense}, x, y)
+
+
+def test_the_deprecated_defence_keyword_and_attribute_of_the_toolbox_attack():
+    pytest.importorskip("art")
+    defense, x, y = linear_attack_problem()
+    with deprecation(
+        "The `defence` argument of keras_cd.robustness.apgd.art_classifier", "`defense`"
+    ):
+        classifier = apgd.art_classifier(defence=defense, eot_samples=0)
+    with deprecation("MeanProbabilityClassifier.defence", "MeanProbabilityClassifier.defense"):
+        assert classifier.defence is classifier.defense is defense
+    expected = apgd.apgd(defense, x, y, 0.05, steps=2, eot_samples=0)
+    with deprecation("The `defence` argument of keras_cd.robustness.apgd.apgd", "`defense`"):
+        adversarial = apgd.apgd(defence=defense, x=x, y=y, eps=0.05, steps=2, eot_samples=0)
+    np.testing.assert_array_equal(adversarial, expected)
+
+
+def test_records_of_keras_cd_0_1_spell_the_defense_key_defence():
+    """Recorded results (benchmarks/results/*.json) keep their "defence" key."""
+    old = [
+        {"seed": 0, "defence": "d", "attack": "clean", "accuracy": 1.0, "correct": "11"},
+        {"seed": 0, "defence": "d", "attack": "a", "accuracy": 0.5, "correct": "01"},
+    ]
+    new = [{**{k: v for k, v in r.items() if k != "defence"}, "defense": "d"} for r in old]
+    assert rb.summarize(old) == rb.summarize(new)
+    assert rb.summarize(old).robust["d"] == (0.5, 0.0, 1)
+
+
+@pytest.mark.parametrize("name", ["robustness.json", "robustness--eps-0.1.json"])
+def test_the_recorded_results_still_summarize_to_their_recorded_figures(name):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "benchmarks", "results", name)) as handle:
+        figures = json.load(handle)["figures"]
+    summary = rb.summarize(figures["records"])  # recorded by keras_cd 0.1: key "defence"
+    for defense, recorded in figures["robust_per_example"].items():
+        assert list(summary.robust[defense]) == pytest.approx(recorded)

@@ -1,34 +1,48 @@
 """Transductive few-shot classification with COIN, on the features of any backbone.
 
-The paper's third experiment (Wang, Bao & Shi, section on few-shot
-learning): a frozen backbone's features of a few-shot dataset
-(`load_features`, an `.npz` of `features`, `labels`, `split`; or the
-reference code's pickles with `load_reference_features(...,
-allow_pickle=True)`), tasks of N classes with K labelled and Q = 15 query
-images per class (`sample_tasks`), the reference preprocessing
-(`preprocess`: CL2N, then the query shift), and on each task COIN: a
-residual classifier whose class probabilities diffuse over the Gaussian
-kNN graph of the task's support and query features
-(`TransductiveCOIN`, `reference_laplacian`), trained on the support labels
-only. Baselines run in the same harness on the same tasks
-(`NearestClassMean`, SimpleShot; `LogisticRegression`; COIN without
-diffusion) and `evaluate` scores them all, `paired_comparison` task by
-task. `extract_features` makes a features file from a Keras backbone.
+The paper's third experiment (Wang, Bao & Shi, 2024, the few-shot
+section): a frozen backbone's features of a few-shot dataset
+([`load_features`][keras_cd.few_shot.load_features], an `.npz` of
+`features`, `labels`, `split`, as a [`FeatureSet`][keras_cd.few_shot.FeatureSet];
+or the reference code's pickles with
+[`load_reference_features(..., allow_pickle=True)`][keras_cd.few_shot.load_reference_features]),
+tasks of N classes with K labeled and Q = 15 query images per class
+([`sample_tasks`][keras_cd.few_shot.sample_tasks], a
+[`Tasks`][keras_cd.few_shot.Tasks]), the reference preprocessing
+([`preprocess`][keras_cd.few_shot.preprocess]: CL2N,
+[`center_normalize`][keras_cd.few_shot.center_normalize], then the query
+shift, [`shift_queries`][keras_cd.few_shot.shift_queries]), and on each task
+COIN: a residual classifier whose class probabilities diffuse over the
+Gaussian kNN graph of the task's support and query features
+([`TransductiveCOIN`][keras_cd.few_shot.TransductiveCOIN],
+[`reference_laplacian`][keras_cd.few_shot.reference_laplacian]), trained on
+the support labels only. Baselines run in the same harness on the same
+tasks ([`NearestClassMean`][keras_cd.few_shot.NearestClassMean],
+SimpleShot; [`LogisticRegression`][keras_cd.few_shot.LogisticRegression];
+COIN without diffusion; [`standard_methods`][keras_cd.few_shot.standard_methods])
+and [`evaluate`][keras_cd.few_shot.evaluate] scores them all,
+[`paired_comparison`][keras_cd.few_shot.paired_comparison] task by task.
+[`extract_features`][keras_cd.few_shot.extract_features] makes a features
+file from a Keras backbone.
 
 Example:
-
->>> import numpy as np
->>> from keras_cd import few_shot
+>>> import numpy as np, keras_cd
 >>> rng = np.random.default_rng(0)
 >>> labels = np.repeat(np.arange(8), 20)
 >>> features = rng.normal(size=(8, 16))[labels] + 0.5 * rng.normal(size=(160, 16))
->>> data = few_shot.FeatureSet(features, labels, np.where(labels < 3, "base", "novel"))
->>> tasks, query_labels = few_shot.sample_tasks(data, way=5, shot=1, queries=5, num_tasks=20)
->>> results = few_shot.evaluate({"SimpleShot": few_shot.NearestClassMean()}, tasks, query_labels)
+>>> data = keras_cd.few_shot.FeatureSet(features, labels, np.where(labels < 3, "base", "novel"))
+>>> tasks, query_labels = keras_cd.few_shot.sample_tasks(
+...     data, way=5, shot=1, queries=5, num_tasks=20)
+>>> methods = {"SimpleShot": keras_cd.few_shot.NearestClassMean()}
+>>> results = keras_cd.few_shot.evaluate(methods, tasks, query_labels)
 >>> results["SimpleShot"].mean > 60  # chance: 20%
 True
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 from keras_cd.few_shot.baselines import LogisticRegression, NearestClassMean
 from keras_cd.few_shot.coin import TransductiveCOIN, initial_weights
 from keras_cd.few_shot.evaluation import (

@@ -1,4 +1,12 @@
-"""Few-shot baselines in NumPy: nearest class mean (SimpleShot), logistic regression."""
+"""Few-shot baselines in NumPy: nearest class mean (SimpleShot), logistic regression.
+
+The inductive baselines of the paper's few-shot table (Wang, Bao & Shi,
+2024), run in the same harness as COIN (`keras_cd.few_shot.evaluate`), on
+the same CL2N features: each classifies a query from the support set alone,
+without the graph over the task's points that COIN diffuses on. With
+`shift=True` they see COIN's transductive query shift too, which tells its
+share of COIN's gain from the diffusion's.
+"""
 
 import warnings
 
@@ -35,7 +43,22 @@ class NearestClassMean:
     Args:
         shift: bool, shift the queries (`keras_cd.few_shot.shift_queries`).
             Defaults to `False`.
-        batch_size: int, tasks per NumPy batch. Defaults to `500`.
+        batch_size: int >= 1, tasks per NumPy batch. Defaults to `500`.
+
+    Raises:
+        ValueError: for an invalid argument.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat(np.arange(8), 20)
+    >>> features = rng.normal(size=(8, 16))[labels] + 0.5 * rng.normal(size=(160, 16))
+    >>> data = keras_cd.few_shot.FeatureSet(features, labels, np.where(labels < 3, "base", "novel"))
+    >>> tasks, query_labels = keras_cd.few_shot.sample_tasks(
+    ...     data, way=5, shot=1, queries=5, num_tasks=10)
+    >>> predictions = keras_cd.few_shot.NearestClassMean()(tasks)
+    >>> predictions.shape, float((predictions == query_labels).mean()) > 0.6  # chance: 0.2
+    ((10, 25), True)
     """
 
     def __init__(self, shift=False, batch_size=500):
@@ -43,7 +66,14 @@ class NearestClassMean:
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 500.")
 
     def predict(self, tasks):
-        """(T, way * queries) int predictions."""
+        """Predicts the label of every query of every task.
+
+        Args:
+            tasks: a `keras_cd.few_shot.Tasks`.
+
+        Returns:
+            (T, way * queries) int array, labels in [0, way).
+        """
         predictions = []
         for chunk in _chunks(tasks, self.batch_size):
             support, query = preprocess(chunk, self.shift)
@@ -61,13 +91,13 @@ class NearestClassMean:
 class LogisticRegression:
     """Multinomial logistic regression with an L2 penalty, fit to each task's support set.
 
-    Minimises scikit-learn's objective (its `LogisticRegression(C=C)`, the
-    intercept not penalised)
+    Minimizes scikit-learn's objective (its `LogisticRegression(C=C)`, the
+    intercept not penalized)
 
         J(W, b) = 1/2 ||W||_F^2 + C * sum_i -log softmax(W^T x_i + b)[y_i]
 
     over the support's CL2N features, for every task of a batch at once.
-    The minimiser has W = X_s^T A (the gradient never leaves the span of
+    The minimizer has W = X_s^T A (the gradient never leaves the span of
     the support rows), so the descent runs on A (S x way) through the Gram
     matrix X_s X_s^T: accelerated gradient descent (Nesterov, restarted
     when the gradient turns against the step) with step 1 / L, L = 1 +
@@ -78,8 +108,23 @@ class LogisticRegression:
         C: float > 0, inverse penalty, as scikit-learn's. Defaults to `1.0`.
         shift: bool, shift the queries first. Defaults to `False`.
         tolerance: float > 0, on the gradient norm. Defaults to `1e-6`.
-        max_iterations: int. Defaults to `5000`.
-        batch_size: int, tasks per NumPy batch. Defaults to `500`.
+        max_iterations: int >= 1. Defaults to `5000`.
+        batch_size: int >= 1, tasks per NumPy batch. Defaults to `500`.
+
+    Raises:
+        ValueError: for an invalid argument.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat(np.arange(8), 20)
+    >>> features = rng.normal(size=(8, 16))[labels] + 0.5 * rng.normal(size=(160, 16))
+    >>> data = keras_cd.few_shot.FeatureSet(features, labels, np.where(labels < 3, "base", "novel"))
+    >>> tasks, query_labels = keras_cd.few_shot.sample_tasks(
+    ...     data, way=5, shot=1, queries=5, num_tasks=10)
+    >>> probabilities = keras_cd.few_shot.LogisticRegression().predict_proba(tasks)
+    >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=-1), 1.0))
+    ((10, 25, 5), True)
     """
 
     def __init__(self, C=1.0, shift=False, tolerance=1e-6, max_iterations=5000, batch_size=500):
@@ -90,7 +135,7 @@ class LogisticRegression:
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 500.")
 
     def fit(self, support, labels, way):
-        """The minimiser of each task's objective as `(A, b, gradient_norm)`.
+        """The minimizer of each task's objective as `(A, b, gradient_norm)`.
 
         Args:
             support: (T, S, F) features.
@@ -100,6 +145,10 @@ class LogisticRegression:
         Returns:
             `A` (T, S, way) with W = X_s^T A, `b` (T, way), and the final
             gradient norms (T,).
+
+        Warns:
+            UserWarning: when some task's gradient norm is still above
+                `tolerance` after `max_iterations`.
         """
         support = np.asarray(support, np.float32)
         targets = _one_hot(labels, way)
@@ -154,7 +203,14 @@ class LogisticRegression:
         return coefficients, bias, norms
 
     def predict_proba(self, tasks):
-        """(T, way * queries, way) class probabilities of the queries."""
+        """The class probabilities of every query of every task.
+
+        Args:
+            tasks: a `keras_cd.few_shot.Tasks`.
+
+        Returns:
+            (T, way * queries, way) float64 array.
+        """
         outputs = []
         for chunk in _chunks(tasks, self.batch_size):
             support, query = preprocess(chunk, self.shift)
@@ -167,7 +223,14 @@ class LogisticRegression:
         return np.concatenate(outputs)
 
     def predict(self, tasks):
-        """(T, way * queries) int predictions."""
+        """Predicts the label of every query of every task (the most probable class).
+
+        Args:
+            tasks: a `keras_cd.few_shot.Tasks`.
+
+        Returns:
+            (T, way * queries) int array, labels in [0, way).
+        """
         return self.predict_proba(tasks).argmax(axis=-1)
 
     __call__ = predict

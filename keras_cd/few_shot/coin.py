@@ -1,4 +1,13 @@
-"""Transductive COIN for few-shot tasks: many tasks trained at once in one compiled loop."""
+"""Transductive COIN for few-shot tasks: many tasks trained at once in one compiled loop.
+
+The paper's few-shot method (Wang, Bao & Shi, 2024): on each task, a
+residual classifier of the backbone's features whose class probabilities
+then take explicit diffusion steps u <- (I - sigma2 L) u over the task's
+Gaussian kNN graph of support and query points, trained on the support
+labels through the diffusion. `TransductiveCOIN` runs the reference
+procedure for a batch of tasks at once; `initial_weights` gives each task
+its seeded initial weights.
+"""
 
 import numpy as np
 from keras import ops
@@ -25,6 +34,14 @@ def initial_weights(seeds, num_features, num_classes):
 
     Returns:
         `(W1, b1, W2, b2)`: float32 (T, F, F), (T, F), (T, C, F), (T, C).
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> w1, b1, w2, b2 = keras_cd.few_shot.initial_weights([7, 8], num_features=4, num_classes=3)
+    >>> w1.shape, w2.shape, bool(np.abs(w1).max() <= 1 / np.sqrt(4))
+    ((2, 4, 4), (2, 3, 4), True)
+    >>> bool(np.all(keras_cd.few_shot.initial_weights([8], 4, 3)[0][0] == w1[1]))  # per task
+    True
     """
     size = len(seeds)
     shapes = ((num_features, num_features), (num_features,), (num_classes, num_features))
@@ -52,11 +69,11 @@ class TransductiveCOIN:
         h = x + relu(W1 x + b1),    u(0) = softmax(W2 h + b2),
         u(k+1) = u(k) - sigma2 * L u(k),   k < num_steps,
 
-    (W1 F x F) trained on the support's labels only, by minimising the mean
+    (W1 F x F) trained on the support's labels only, by minimizing the mean
     of -log u_i[y_i] over the support rows with PyTorch's SGD (momentum,
     coupled weight decay on every weight and bias, learning rate divided by
     10 at half and three quarters of the epochs), from PyTorch's default
-    initial weights. A query is labelled argmax u. `num_steps=0` is the
+    initial weights. A query is labeled argmax u. `num_steps=0` is the
     base classifier alone ("COIN without diffusion").
 
     Many tasks train at once: a batch of `batch_size` tasks is one compiled
@@ -71,7 +88,7 @@ class TransductiveCOIN:
 
     exact in exact arithmetic and N^2 F instead of 2 N F^2 multiply-adds
     per step (N = 80 points against F = 512 or 640 features for the
-    reference's backbones). The same network and optimiser step by step in
+    reference's backbones). The same network and optimizer step by step in
     weight space is the test.
 
     Reference:
@@ -81,23 +98,41 @@ class TransductiveCOIN:
     Args:
         num_steps: int >= 0, explicit diffusion steps. Defaults to `10`.
         sigma2: float >= 0, step size of each. Defaults to `0.5`.
-        epochs: int >= 1. Defaults to `100`.
-        learning_rate: float > 0. Defaults to `0.1`.
-        momentum: float in [0, 1). Defaults to `0.9`.
-        weight_decay: float >= 0. Defaults to `1e-4`.
+        epochs: int >= 1, SGD steps on each task's support. Defaults to
+            `100`.
+        learning_rate: float > 0, SGD's. Defaults to `0.1`.
+        momentum: float in [0, 1), SGD's. Defaults to `0.9`.
+        weight_decay: float >= 0, coupled, on every weight and bias.
+            Defaults to `1e-4`.
         graph: `"reference"` or `"package"` (see `keras_cd.few_shot.graph`).
             Defaults to `"reference"`.
-        num_neighbors: int. Defaults to `8`.
-        bandwidth_neighbor: int. Defaults to `4`.
+        num_neighbors: int, the kNN graph's neighbors. Defaults to `8`.
+        bandwidth_neighbor: int, the neighbor whose distance is the
+            Gaussian's bandwidth. Defaults to `4`.
         shift: bool, the query shift. Defaults to `True`.
         batch_size: int >= 1, tasks per compiled call. Defaults to `8`.
 
     Call arguments:
-        tasks: a `keras_cd.few_shot.Tasks`.
+        tasks: a `keras_cd.few_shot.Tasks`; calling the method is
+            `predict(tasks)`, the (T, way * queries) int predictions.
 
-    Returns:
-        (T, way * queries) int predictions (`predict`), or the diffused
-        probabilities (T, way * queries, way) (`predict_proba`).
+    Raises:
+        ValueError: for an invalid argument.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat(np.arange(8), 20)
+    >>> features = rng.normal(size=(8, 16))[labels] + 0.5 * rng.normal(size=(160, 16))
+    >>> data = keras_cd.few_shot.FeatureSet(features, labels, np.where(labels < 3, "base", "novel"))
+    >>> tasks, query_labels = keras_cd.few_shot.sample_tasks(
+    ...     data, way=3, shot=1, queries=5, num_tasks=4)
+    >>> coin = keras_cd.few_shot.TransductiveCOIN(epochs=10, num_neighbors=6, bandwidth_neighbor=3)
+    >>> probabilities = coin.predict_proba(tasks)  # u_T of each query
+    >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5))
+    ((4, 15, 3), True)
+    >>> float((coin(tasks) == query_labels).mean()) > 0.6  # chance: 1/3
+    True
     """
 
     def __init__(
@@ -201,7 +236,21 @@ class TransductiveCOIN:
         return u[:, num_support:]
 
     def predict_proba(self, tasks):
-        """(T, way * queries, way) float32: each query's diffused class probabilities."""
+        """Each query's diffused class probabilities u_T, for every task.
+
+        The explicit steps keep each row's sum at 1 (L has zero row sums),
+        though a large sigma2 can drive entries below 0.
+
+        Args:
+            tasks: a `keras_cd.few_shot.Tasks`.
+
+        Returns:
+            (T, way * queries, way) float32 array.
+
+        Raises:
+            ValueError: when a task has fewer points than `num_neighbors`
+                (the reference graph).
+        """
         size = tasks.way * (tasks.shot + tasks.queries)
         if self.graph == "reference" and self.num_steps:
             check_neighbors(self.num_neighbors, self.bandwidth_neighbor, size)
@@ -227,7 +276,14 @@ class TransductiveCOIN:
         return np.concatenate(outputs)
 
     def predict(self, tasks):
-        """(T, way * queries) int: each query's predicted label."""
+        """Each query's predicted label, argmax u_T, for every task.
+
+        Args:
+            tasks: a `keras_cd.few_shot.Tasks`.
+
+        Returns:
+            (T, way * queries) int array, labels in [0, way).
+        """
         return self.predict_proba(tasks).argmax(axis=-1)
 
     __call__ = predict

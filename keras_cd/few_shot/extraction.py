@@ -1,4 +1,11 @@
-"""Features files from a Keras backbone: over image arrays, an image folder or a tfds dataset."""
+"""Features files from a Keras backbone: over image arrays, an image folder or a tfds dataset.
+
+The paper's few-shot experiment (Wang, Bao & Shi, 2024) runs COIN on the
+features a frozen backbone computes; these functions compute them with any
+Keras classifier (e.g. a `keras_cd.models.cd_resnet`) and return a
+`keras_cd.few_shot.FeatureSet`, ready for `save_features` and
+`sample_tasks`.
+"""
 
 import os
 
@@ -15,6 +22,20 @@ def feature_extractor(model, layer=None):
 
     For a classifier ending in a Dense layer (e.g. `keras_cd.models.cd_resnet`)
     the default is the pooled feature vector the classifier reads.
+
+    Args:
+        model: a functional or sequential Keras model.
+        layer: str or None, the name of the layer whose output is the
+            feature. Defaults to `None`, the input of the last layer.
+
+    Returns:
+        A `keras.Model` from the model's inputs to the features.
+
+    Example:
+    >>> import keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(3)])
+    >>> keras_cd.few_shot.feature_extractor(model).output_shape
+    (None, 8)
     """
     import keras
 
@@ -50,20 +71,23 @@ def extract_features(model, images, labels, split, layer=None, batch_size=256):
         split: (M,) split names, one name for all, or a dict
             {class: "base" | "val" | "novel"}.
         layer: str or None, the layer whose output is the feature (see
-            `feature_extractor`).
-        batch_size: int, images per forward pass. Defaults to `256`.
+            `feature_extractor`). Defaults to `None`.
+        batch_size: int, images per forward pass (of an array of images).
+            Defaults to `256`.
 
     Returns:
         A `FeatureSet` (features flattened to (M, F)); save it with
         `keras_cd.few_shot.save_features`.
 
-    Example:
+    Raises:
+        ValueError: if a dict `split` has no entry for some class, or the
+            features do not make a valid `FeatureSet`.
 
-    >>> import numpy as np, keras
-    >>> from keras_cd import few_shot
+    Example:
+    >>> import numpy as np, keras, keras_cd
     >>> model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
     ...                           keras.layers.Dense(8), keras.layers.Dense(3)])
-    >>> data = few_shot.extract_features(
+    >>> data = keras_cd.few_shot.extract_features(
     ...     model, np.ones((6, 4, 4, 1)), [0, 0, 1, 1, 2, 2], {0: "base", 1: "novel", 2: "novel"})
     >>> data.features.shape, data.classes("novel").tolist()
     ((6, 8), [1, 2])
@@ -91,14 +115,29 @@ def image_folder(directory, classes, image_size, batch_size=64):
 
     Args:
         directory: str, holding `directory/CLASS/*.png|jpg|...`.
-        classes: list of sub-folder names; class i is labelled i.
+        classes: list of sub-folder names; class i is labeled i.
         image_size: `(height, width)` every image is resized to.
-        batch_size: int, images per yielded batch.
+        batch_size: int, images per yielded batch. Defaults to `64`.
 
     Returns:
         `(batches, labels)`: a generator of float32 (b, height, width, 3)
         batches (pixel values 0-255, files in sorted order) and the (M,)
         int labels, for `extract_features`.
+
+    Raises:
+        ValueError: if a class has no sub-folder.
+
+    Example:
+    >>> import os, tempfile, numpy as np, keras, keras_cd
+    >>> directory = tempfile.mkdtemp()
+    >>> for name in ("cat", "dog"):
+    ...     os.makedirs(os.path.join(directory, name))
+    ...     image = np.full((6, 6, 3), 100 if name == "cat" else 200, "uint8")
+    ...     keras.utils.save_img(os.path.join(directory, name, "1.png"), image, scale=False)
+    >>> batches, labels = keras_cd.few_shot.image_folder(directory, ["cat", "dog"], (4, 4))
+    >>> images = np.concatenate(list(batches))
+    >>> images.shape, labels.tolist(), images[:, 0, 0, 0].tolist()
+    ((2, 4, 4, 3), [0, 1], [100.0, 200.0])
     """
     import keras
 
@@ -136,13 +175,26 @@ def tfds_images(name, classes=None, split="train", image_size=None, data_dir=Non
     Args:
         name: str, a tfds dataset with "image" and "label" features.
         classes: list of class names or ints to keep, or None for all;
-            the labels are the dataset's own.
+            the labels are the dataset's own. Defaults to `None`.
         split: str, the tfds split. Defaults to `"train"`.
         image_size: `(height, width)` to resize to, or None to keep them.
-        data_dir: str or None, tfds's data directory.
+            Defaults to `None`.
+        data_dir: str or None, tfds's data directory. Defaults to `None`.
 
     Returns:
         `(images, labels)`: float32 (M, height, width, channels), int (M,).
+
+    Raises:
+        ImportError: without TensorFlow Datasets (`pip install
+            tensorflow-datasets`).
+        ValueError: for a class the dataset does not have.
+
+    Example:
+    ```python
+    images, labels = keras_cd.few_shot.tfds_images(
+        "cifar100", classes=["apple", "bee", "cup"], image_size=(32, 32))
+    data = keras_cd.few_shot.extract_features(model, images, labels, "novel")
+    ```
     """
     try:
         import tensorflow_datasets as tfds

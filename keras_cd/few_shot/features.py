@@ -1,12 +1,16 @@
 """Feature files for few-shot evaluation: the `.npz` layout, and the reference code's pickles.
 
-A features file holds what a frozen backbone computed for every image of a
-few-shot dataset: `features` (M, F), the class `labels` (M,) and the `split`
-(M,) of each row, one of `"base"` (the classes the backbone was trained on),
-`"val"` and `"novel"` (the classes tasks are drawn from). The reference
-preprocessing subtracts the mean feature of the base classes: it is computed
-from the base rows, or stored as an optional `base_mean` (F,) array when the
-file holds no base rows.
+The paper's few-shot experiment (Wang, Bao & Shi, 2024) runs on features
+that a backbone computed once. A features file holds what a frozen
+backbone computed for every image of a few-shot dataset: `features` (M, F),
+the class `labels` (M,) and the `split` (M,) of each row, one of `"base"`
+(the classes the backbone was trained on), `"val"` and `"novel"` (the
+classes tasks are drawn from). The reference preprocessing subtracts the
+mean feature of the base classes: it is computed from the base rows, or
+stored as an optional `base_mean` (F,) array when the file holds no base
+rows. `FeatureSet` holds one in memory; `save_features` and `load_features`
+write and read the `.npz` layout; `load_reference_features` reads the
+reference code's pickles.
 """
 
 import dataclasses
@@ -15,6 +19,7 @@ import os
 import numpy as np
 
 SPLITS = ("base", "val", "novel")
+"""The splits of a features file: the backbone's classes, validation and novel classes."""
 PICKLE_SUFFIXES = (".pkl", ".plk", ".pickle")
 LAYOUT = (
     "Expected arrays `features` (M, F) float, `labels` (M,) int and `split` (M,) str with "
@@ -30,19 +35,32 @@ def _invalid_file(source, problem, fix):
 class FeatureSet:
     """Backbone features of a few-shot dataset, checked on construction.
 
-    Args:
+    What `load_features` reads and `sample_tasks` draws tasks from. The
+    arrays are stored converted: features and base mean as float32, labels
+    as int64, split as str.
+
+    Attributes:
         features: (M, F) float array, finite.
         labels: (M,) int array, the class of each row.
         split: (M,) str array, each `"base"`, `"val"` or `"novel"`; a class
             belongs to one split only.
         base_mean: (F,) float array or None, the mean base-class feature;
-            None computes it from the rows of split `"base"`.
+            None computes it from the rows of split `"base"`. Defaults to
+            `None`.
         source: str, where the features came from (for error messages).
+            Defaults to `"in memory"`.
 
     Raises:
         ValueError: naming the array at fault, for a wrong shape or dtype,
             a non-finite feature, an unknown split, a class in two splits,
             or no base mean.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> data = keras_cd.few_shot.FeatureSet(
+    ...     np.eye(4), [0, 0, 1, 1], ["base", "base", "novel", "novel"])
+    >>> data.base_mean.tolist(), data.classes("novel").tolist(), data.num_features
+    ([0.5, 0.5, 0.0, 0.0], [1], 4)
     """
 
     features: np.ndarray
@@ -136,7 +154,14 @@ class FeatureSet:
         return self.features.shape[1]
 
     def classes(self, split="novel"):
-        """The sorted class labels of `split`."""
+        """The sorted class labels of `split`.
+
+        Args:
+            split: `"base"`, `"val"` or `"novel"`. Defaults to `"novel"`.
+
+        Returns:
+            int64 array of the classes with rows in `split`.
+        """
         return np.unique(self.labels[self.split == split])
 
 
@@ -145,11 +170,27 @@ def save_features(path, features, labels, split, base_mean=None):
 
     Args:
         path: str, the file to write (written atomically).
-        features, labels, split, base_mean: as `FeatureSet`.
+        features: (M, F) float array, as `FeatureSet`.
+        labels: (M,) int array, as `FeatureSet`.
+        split: (M,) str array, as `FeatureSet`.
+        base_mean: (F,) float array or None, stored only when given (else
+            `load_features` computes it from the base rows). Defaults to
+            `None`.
 
     Returns:
         The `FeatureSet` written (checked first: an invalid set raises and
         writes nothing).
+
+    Raises:
+        ValueError: for an invalid set (see `FeatureSet`).
+
+    Example:
+    >>> import numpy as np, os, tempfile, keras_cd
+    >>> path = os.path.join(tempfile.mkdtemp(), "features.npz")
+    >>> written = keras_cd.few_shot.save_features(
+    ...     path, np.eye(4), [0, 0, 1, 1], ["base"] * 2 + ["novel"] * 2)
+    >>> sorted(np.load(path).files)
+    ['features', 'labels', 'split']
     """
     from keras_cd._atomic import atomic_path
 
@@ -182,12 +223,11 @@ def load_features(path):
         ValueError: naming the missing or malformed array.
 
     Example:
-
-    >>> import numpy as np, os, tempfile
-    >>> from keras_cd import few_shot
+    >>> import numpy as np, os, tempfile, keras_cd
     >>> path = os.path.join(tempfile.mkdtemp(), "features.npz")
-    >>> _ = few_shot.save_features(path, np.eye(4), [0, 0, 1, 1], ["base"] * 2 + ["novel"] * 2)
-    >>> few_shot.load_features(path).base_mean.tolist()
+    >>> _ = keras_cd.few_shot.save_features(
+    ...     path, np.eye(4), [0, 0, 1, 1], ["base"] * 2 + ["novel"] * 2)
+    >>> keras_cd.few_shot.load_features(path).base_mean.tolist()
     [0.5, 0.5, 0.0, 0.0]
     """
     path = os.fspath(path)
@@ -236,6 +276,24 @@ def load_reference_features(features_path, base_mean_path, allow_pickle=False):
 
     Returns:
         A `FeatureSet` whose rows are all of split `"novel"`.
+
+    Raises:
+        ValueError: without `allow_pickle=True`, or for a file of another
+            layout.
+
+    Example:
+    >>> import os, pickle, tempfile, numpy as np, keras_cd
+    >>> directory = tempfile.mkdtemp()
+    >>> features_path = os.path.join(directory, "novel_embedded_feature.plk")
+    >>> base_mean_path = os.path.join(directory, "novel_base_mean.plk")
+    >>> with open(features_path, "wb") as handle:
+    ...     pickle.dump({3: [np.ones(2), np.zeros(2)], 5: [np.full(2, 2.0)]}, handle)
+    >>> with open(base_mean_path, "wb") as handle:
+    ...     pickle.dump(np.zeros(2), handle)
+    >>> data = keras_cd.few_shot.load_reference_features(
+    ...     features_path, base_mean_path, allow_pickle=True)
+    >>> data.labels.tolist(), data.split.tolist()
+    ([3, 3, 5], ['novel', 'novel', 'novel'])
     """
     if allow_pickle is not True:
         raise ValueError(

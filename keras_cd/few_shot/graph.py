@@ -1,28 +1,31 @@
 """The Gaussian kNN graph of a few-shot task, as the COIN reference code builds it.
 
+COIN's few-shot classifier (Wang, Bao & Shi, 2024) diffuses its class
+probabilities over this graph of the task's support and query points: its
+Laplacian L is the operator of the diffusion steps u <- (I - sigma2 L) u.
 Two conventions are offered (`TransductiveCOIN(graph=...)`):
 
 - `"reference"` (default), the reference code's: each point counts ITSELF
-  among its neighbours. With d_i^(k) the k-th smallest of row i's distances
+  among its neighbors. With d_i^(k) the k-th smallest of row i's distances
   (d_ii = 0 is the first),
 
       W_ij = exp(-(d_ij / d_i^(4))^2)  if d_ij < d_i^(8),  else 0,
 
-  so a point keeps a self-loop of weight 1, 6 other neighbours (the strict
+  so a point keeps a self-loop of weight 1, 6 other neighbors (the strict
   "<" drops the 8th smallest) and its bandwidth is the distance to its 3rd
   nearest other point. Then W <- D^-1/2 W D^-1/2 with D the row sums
   (self-loop included), W <- (W + W^T) / 2 and L = diag(rowsum W) - W.
 - `"package"`: `keras_cd.graph.gaussian_knn_graph`, which leaves each point
-  out of its own neighbours: 8 other neighbours (the 8th included),
+  out of its own neighbors: 8 other neighbors (the 8th included),
   bandwidth the 4th nearest other point, no self-loop in the degrees.
-  Same normalisation and symmetrisation. With the same `num_neighbors` and
-  `bandwidth_neighbor` it links each point to 2 more neighbours, with
-  wider kernels, and its normalised weights are larger (the degrees lack
+  Same normalization and symmetrization. With the same `num_neighbors` and
+  `bandwidth_neighbor` it links each point to 2 more neighbors, with
+  wider kernels, and its normalized weights are larger (the degrees lack
   the self-loop's 1); `num_neighbors=6, bandwidth_neighbor=3` gives the
   reference's edges and bandwidths but still not its weights.
 
 Both Laplacians have zero row sums (L 1 = 0): the self-loop cancels in
-diag(rowsum W) - W, so it changes L only through the normalisation.
+diag(rowsum W) - W, so it changes L only through the normalization.
 """
 
 import functools
@@ -33,11 +36,25 @@ from keras import ops
 from keras_cd import _backend, _validation
 
 GRAPHS = ("reference", "package")
+"""The graph conventions of `TransductiveCOIN(graph=...)` (see the module docstring)."""
 TINY = 1e-12
 
 
 def check_neighbors(num_neighbors, bandwidth_neighbor, num_points=None):
-    """Validated `(num_neighbors, bandwidth_neighbor)` for tasks of `num_points` points."""
+    """Validated `(num_neighbors, bandwidth_neighbor)` for tasks of `num_points` points.
+
+    Args:
+        num_neighbors: int, the k of the kNN graph.
+        bandwidth_neighbor: int in [1, num_neighbors].
+        num_points: int or None, the points of a task, an upper bound of
+            `num_neighbors`. Defaults to `None` (no bound).
+
+    Returns:
+        `(num_neighbors, bandwidth_neighbor)` as ints.
+
+    Raises:
+        ValueError: for an invalid value.
+    """
     from keras_cd.graph.knn import check_neighbors as check
 
     num_neighbors, bandwidth_neighbor = check(num_neighbors, bandwidth_neighbor)
@@ -46,7 +63,7 @@ def check_neighbors(num_neighbors, bandwidth_neighbor, num_points=None):
             "num_neighbors",
             f"at most the {num_points} points of a task (support + queries)",
             num_neighbors,
-            "Use more queries per class, or fewer neighbours.",
+            "Use more queries per class, or fewer neighbors.",
         )
     return num_neighbors, bandwidth_neighbor
 
@@ -85,7 +102,7 @@ def reference_laplacian(points, num_neighbors=8, bandwidth_neighbor=4):
     """The reference code's Laplacian L = D - W over the points of one task or a batch.
 
     See the module docstring for the construction (each point is its own
-    first neighbour). Distances come from the Gram matrix in float32; a
+    first neighbor). Distances come from the Gram matrix in float32; a
     bandwidth of 0 (more than `bandwidth_neighbor - 1` copies of a point)
     is raised to 1e-12, where the reference divides by zero.
 
@@ -98,11 +115,13 @@ def reference_laplacian(points, num_neighbors=8, bandwidth_neighbor=4):
     Returns:
         float32 array (N, N) or (T, N, N), symmetric, with zero row sums.
 
-    Example:
+    Raises:
+        ValueError: for `points` of another rank, or an invalid neighbor
+            count.
 
-    >>> import numpy as np
-    >>> from keras_cd.few_shot import reference_laplacian
-    >>> L = reference_laplacian(np.random.default_rng(0).normal(size=(20, 5)))
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> L = keras_cd.few_shot.reference_laplacian(np.random.default_rng(0).normal(size=(20, 5)))
     >>> bool(np.allclose(L.sum(axis=1), 0, atol=1e-6)), bool(np.allclose(L, L.T))
     (True, True)
     """
@@ -128,14 +147,24 @@ def _compiled_laplacian(num_neighbors, bandwidth_neighbor, shape):
 
 
 def package_laplacian(points, num_neighbors=8, bandwidth_neighbor=4):
-    """`keras_cd.graph.gaussian_knn_graph`'s dense Laplacian of each task (no self-neighbour).
+    """`keras_cd.graph.gaussian_knn_graph`'s dense Laplacian of each task (no self-neighbor).
 
     Args:
         points: (N, F) or (T, N, F) array.
-        num_neighbors, bandwidth_neighbor: as `gaussian_knn_graph`.
+        num_neighbors: int, each point's neighbors (itself excluded), as
+            `gaussian_knn_graph`. Defaults to `8`.
+        bandwidth_neighbor: int, the neighbor whose distance is the
+            bandwidth, as `gaussian_knn_graph`. Defaults to `4`.
 
     Returns:
         float32 array (N, N) or (T, N, N).
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> points = np.random.default_rng(0).normal(size=(2, 20, 5))
+    >>> L = keras_cd.few_shot.package_laplacian(points)
+    >>> L.shape, bool(np.allclose(L.sum(axis=-1), 0, atol=1e-5))
+    ((2, 20, 20), True)
     """
     from keras_cd.graph import gaussian_knn_graph
 

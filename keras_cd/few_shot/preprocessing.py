@@ -1,4 +1,10 @@
-"""The reference preprocessing of a few-shot task: CL2N features and the query shift."""
+"""The reference preprocessing of a few-shot task: CL2N features and the query shift.
+
+What the paper's few-shot experiment (Wang, Bao & Shi, 2024) does to the
+backbone's features before COIN sees them, after the reference code:
+`center_normalize` (CL2N), then `shift_queries`; `preprocess` does both for
+a batch of tasks.
+"""
 
 import numpy as np
 
@@ -22,10 +28,9 @@ def center_normalize(features, base_mean):
         float32 array of the shape of `features`.
 
     Example:
-
-    >>> import numpy as np
-    >>> from keras_cd.few_shot import center_normalize
-    >>> center_normalize(np.array([[4.0, 1.0], [1.0, 5.0]]), np.array([1.0, 1.0])).tolist()
+    >>> import numpy as np, keras_cd
+    >>> features = np.array([[4.0, 1.0], [1.0, 5.0]])
+    >>> keras_cd.few_shot.center_normalize(features, np.array([1.0, 1.0])).tolist()
     [[1.0, 0.0], [0.0, 1.0]]
     """
     centered = np.asarray(features, np.float32) - np.asarray(base_mean, np.float32)
@@ -51,10 +56,9 @@ def shift_queries(support, query):
         float32 array of the shape of `query`.
 
     Example:
-
-    >>> import numpy as np
-    >>> from keras_cd.few_shot import shift_queries
-    >>> shift_queries(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([[5.0, 5.0]])).tolist()
+    >>> import numpy as np, keras_cd
+    >>> support, query = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([[5.0, 5.0]])
+    >>> keras_cd.few_shot.shift_queries(support, query).tolist()
     [[1.0, 0.0]]
     """
     support, query = np.asarray(support, np.float32), np.asarray(query, np.float32)
@@ -74,6 +78,19 @@ def preprocess(tasks, shift=True):
 
     Returns:
         `(support, query)`: float32 (T, way * shot, F) and (T, way * queries, F).
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat(np.arange(6), 10)
+    >>> data = keras_cd.few_shot.FeatureSet(
+    ...     rng.normal(size=(60, 4)), labels, np.where(labels < 3, "base", "novel"))
+    >>> tasks, _ = keras_cd.few_shot.sample_tasks(data, way=3, shot=1, queries=2, num_tasks=2)
+    >>> support, query = keras_cd.few_shot.preprocess(tasks)
+    >>> support.shape, query.shape, bool(np.allclose(np.linalg.norm(support, axis=-1), 1))
+    ((2, 3, 4), (2, 6, 4), True)
+    >>> bool(np.allclose(query.mean(axis=1), support.mean(axis=1), atol=1e-6))  # the shift
+    True
     """
     support = center_normalize(tasks.support_features(), tasks.base_mean)
     query = center_normalize(tasks.query_features(), tasks.base_mean)

@@ -1,4 +1,10 @@
-"""Few-shot tasks: N classes of a split, K labelled support and Q query rows per class."""
+"""Few-shot tasks: N classes of a split, K labeled support and Q query rows per class.
+
+The episodes of the paper's few-shot experiment (Wang, Bao & Shi, 2024), as
+the reference code draws them: `sample_tasks` draws a batch of `Tasks`
+from a `keras_cd.few_shot.FeatureSet`, and keeps the query labels apart so
+that no method can read them before scoring.
+"""
 
 import dataclasses
 
@@ -26,7 +32,18 @@ class Tasks:
         classes: (T, way) int, the dataset class behind label 0, 1, ...
         seeds: (T,) uint64, a seed per task for methods with random
             initial weights (the same task gets the same seed).
-        way, shot, queries: int.
+        way: int, classes per task.
+        shot: int, support rows per class.
+        queries: int, query rows per class.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> labels = np.repeat(np.arange(6), 10)
+    >>> data = keras_cd.few_shot.FeatureSet(
+    ...     np.random.default_rng(0).normal(size=(60, 3)), labels, np.repeat(["base", "novel"], 30))
+    >>> tasks, _ = keras_cd.few_shot.sample_tasks(data, way=3, shot=2, queries=5, num_tasks=4)
+    >>> len(tasks), len(tasks[1:3]), tasks.support_features().shape
+    (4, 2, (4, 6, 3))
     """
 
     features: np.ndarray
@@ -44,7 +61,7 @@ class Tasks:
         return len(self.support)
 
     def __getitem__(self, index):
-        """The tasks `index` (a slice or an index array) as a `Tasks`."""
+        """The tasks `index` (an int, a slice or an index array) as a `Tasks`."""
         index = np.arange(len(self))[index]
         index = np.atleast_1d(index)
         return dataclasses.replace(
@@ -69,7 +86,7 @@ def sample_tasks(feature_set, way=5, shot=1, queries=15, num_tasks=1000, seed=0,
     """Draws `num_tasks` few-shot tasks from the classes of one split, seeded per task.
 
     Each task, as in the reference code: `way` distinct classes of `split`
-    in random order (the i-th is labelled i), then for each class
+    in random order (the i-th is labeled i), then for each class
     `shot + queries` distinct rows without replacement, the first `shot`
     the support and the rest the queries. The queries are then shuffled
     (the reference keeps them class by class; the order says nothing here).
@@ -80,7 +97,7 @@ def sample_tasks(feature_set, way=5, shot=1, queries=15, num_tasks=1000, seed=0,
     Args:
         feature_set: a `FeatureSet`.
         way: int >= 2, classes per task. Defaults to `5`.
-        shot: int >= 1, labelled rows per class. Defaults to `1`.
+        shot: int >= 1, labeled rows per class. Defaults to `1`.
         queries: int >= 1, query rows per class. Defaults to `15`.
         num_tasks: int >= 1. Defaults to `1000`.
         seed: int >= 0. Defaults to `0`.
@@ -91,17 +108,17 @@ def sample_tasks(feature_set, way=5, shot=1, queries=15, num_tasks=1000, seed=0,
         labels of its query rows, to be read only for scoring.
 
     Raises:
-        ValueError: when the split has fewer than `way` classes or a class
-            has fewer than `shot + queries` rows.
+        ValueError: for an invalid argument, or when the split has fewer
+            than `way` classes or a class has fewer than `shot + queries`
+            rows.
 
     Example:
-
-    >>> import numpy as np
-    >>> from keras_cd import few_shot
-    >>> data = few_shot.FeatureSet(
+    >>> import numpy as np, keras_cd
+    >>> data = keras_cd.few_shot.FeatureSet(
     ...     np.random.default_rng(0).normal(size=(60, 3)), np.repeat(np.arange(6), 10),
     ...     np.repeat(["base", "novel"], 30))
-    >>> tasks, query_labels = few_shot.sample_tasks(data, way=3, shot=2, queries=5, num_tasks=4)
+    >>> tasks, query_labels = keras_cd.few_shot.sample_tasks(
+    ...     data, way=3, shot=2, queries=5, num_tasks=4)
     >>> tasks.support.shape, query_labels.shape
     ((4, 6), (4, 15))
     """

@@ -1,27 +1,31 @@
 """COVID-19 case forecasting with 90% of the data missing: one method, many runs.
 
-`ForecastingTrainer` holds the data (`keras_cd.datasets.load_england_covid`),
-its snapshots and daily graphs, one model and ONE compiled training run:
-`epochs` full-batch Adam steps, each on the mean over the training snapshots
-of each snapshot's mean squared error on its observed targets, in a single
-compiled loop (no early stopping, as the reference experiment; the loop is
-the node-classification trainer's: XLA on TensorFlow, `jax.jit` on JAX,
-eager on PyTorch). A run
-(masking seed, initialisation seed) draws the mask
-(`keras_cd.datasets.england_covid.missing_mask`), standardises each region
-(`standardization`, below), trains from fresh seeded weights and reports:
+The paper's case-prediction experiment (Wang, Bao & Shi, 2024): COIN
+forecasts each region's next-day cases from its last `lags` days, the
+prediction diffused over the day's mobility graph, with most observations
+hidden. `ForecastingTrainer` holds the data
+(`keras_cd.datasets.load_england_covid`), its snapshots and daily graphs,
+one model and ONE compiled training run: `epochs` full-batch Adam steps,
+each on the mean over the training snapshots of each snapshot's mean
+squared error on its observed targets, in a single compiled loop (no early
+stopping, as the reference experiment; the loop is the node-classification
+trainer's: XLA on TensorFlow, `jax.jit` on JAX, eager on PyTorch). A run
+(masking seed, initialization seed) draws the mask
+(`keras_cd.datasets.england_covid.missing_mask`), standardizes each region
+(`standardization`, below), trains from fresh seeded weights and reports a
+`RunResult`:
 
 - the test MSE: over the test snapshots, the mean over regions of the
-  squared error against the TRUE standardised cases (hidden or not),
+  squared error against the TRUE standardized cases (hidden or not),
   averaged over snapshots;
-- the test MSE in cases: the same after un-standardising each region with
+- the test MSE in cases: the same after un-standardizing each region with
   its own statistics (y = mean + scale z), so comparable across
-  standardisations;
+  standardizations;
 - the validation MSE: as the test MSE on the validation snapshots, but on
   their observed targets only (what a user without the hidden values could
   compute).
 
-`standardization="training"` (the default) standardises each region with the
+`standardization="training"` (the default) standardizes each region with the
 mean and std of its OBSERVED entries in the days the training and validation
 snapshots read (their 8 lags and targets: the first train + validation +
 lags days), so no hidden value and no value only the test period uses
@@ -35,7 +39,7 @@ the features as 0, the region's mean, either way.
 
 A run whose training loss stops being finite stops there, and one whose
 validation or test predictions are not finite fails too: `run` raises
-`RunFailedError` naming masking, initialisation and epoch, and reports no
+`RunFailedError` naming masking, initialization and epoch, and reports no
 figure. The snapshots of a split are batched as one disjoint-union graph
 (`keras_cd.graph.disjoint_union`). Every Keras backend.
 """
@@ -48,9 +52,16 @@ import numpy as np
 from keras_cd import _backend, _validation
 from keras_cd._protocol import RunFailedError
 from keras_cd.datasets import england_covid
+from keras_cd.forecasting._deprecation import deprecated_aliases
 from keras_cd.forecasting.models import GRAPHS, forecasting_model, settings_for
 
 STANDARDIZATIONS = ("training", "reference")
+"""The values of `ForecastingTrainer(standardization=...)`.
+
+`"training"`: each region's statistics from its observed entries in the
+days that feed training and validation; `"reference"`: the reference
+code's, from every day (hidden and test-period values included).
+"""
 
 
 def _masked_mse(outputs, targets):
@@ -71,12 +82,31 @@ _FIX = "Lower the learning rate, or check the cases for NaN or infinity."
 
 
 @dataclasses.dataclass(frozen=True)
-class ForecastRun:
-    """One run: mean squared errors and wall seconds.
+class RunResult:
+    """One forecasting run: its mean squared errors and wall seconds.
 
-    `test_mse` and `validation_mse` are in standardised units,
-    `test_mse_cases` in cases squared; the test figures are None when not
-    evaluated.
+    With z the standardized cases, z_hat the predictions, and (s, n) the
+    snapshots and regions of the test part,
+
+        test_mse = (1 / S) * sum_s (1 / N) * sum_n (z_hat[s, n] - z[s, n])^2,
+
+    against the true values, hidden or not; `test_mse_cases` is the same in
+    cases (each region's error times its scale); `validation_mse` averages
+    over the observed targets only.
+
+    Attributes:
+        test_mse: float or None, standardized; None when the test part was
+            not evaluated.
+        test_mse_cases: float or None, in cases squared; None when not
+            evaluated.
+        validation_mse: float, standardized.
+        seconds: float, wall-clock seconds of the run.
+
+    Example:
+    >>> import keras_cd
+    >>> run = keras_cd.forecasting.RunResult(0.5, 120.0, 0.4, 1.5)
+    >>> run.test_mse, run.validation_mse
+    (0.5, 0.4)
     """
 
     test_mse: float
@@ -87,14 +117,33 @@ class ForecastRun:
 
 @dataclasses.dataclass
 class Masking:
-    """One masking's data: which entries are observed, each region's
-    statistics, the standardised values (all of them, the truth) and the
-    snapshots built from them."""
+    """One masking's data: observed entries, statistics, values and snapshots.
+
+    `ForecastingTrainer.masking(split_seed)` computes it once per seed.
+
+    Attributes:
+        observed: (T, N) bool array, which (day, region) entries are observed.
+        mean: (N,) float64 array, each region's mean.
+        scale: (N,) float64 array, each region's scale, z = (y - mean) / scale.
+        values: (T, N) float64 array, all the standardized values (the truth).
+        windows: `keras_cd.datasets.england_covid.Windows`, the snapshots.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> cases = rng.poisson(20, (30, 5)).astype(float)
+    >>> edges = [(np.arange(4), np.arange(1, 5), np.ones(4))] * 30
+    >>> data = keras_cd.datasets.CovidData(cases, edges)
+    >>> trainer = keras_cd.forecasting.ForecastingTrainer(data, "linear", missing_rate=0.5)
+    >>> masking = trainer.masking(0)
+    >>> masking.observed.shape, round(float(masking.observed.mean()), 1)
+    ((30, 5), 0.5)
+    """
 
     observed: np.ndarray  # (T, N) bool
     mean: np.ndarray  # (N,) float64
     scale: np.ndarray  # (N,) float64, z = (y - mean) / scale
-    values: np.ndarray  # (T, N) float64, standardised
+    values: np.ndarray  # (T, N) float64, standardized
     windows: england_covid.Windows
 
 
@@ -113,33 +162,70 @@ def _propagation(sources, targets, weights, num_regions):
 
 
 class ForecastingTrainer:
-    """Trains one method on the forecasting task for any maskings and initialisations.
+    """Trains one method on the forecasting task for any maskings and initializations.
+
+    A method maps each region's last `lags` days of standardized cases to
+    the next day's; COIN (`"coin"`, the default) diffuses its base
+    network's prediction f(X) over the day's mobility Laplacian L,
+
+        u_T = (I - sigma2 * L)^num_steps f(X)   (with dropout in each step),
+
+    and is compared with an MLP, a GCN and least squares (`"mlp"`, `"gcn"`,
+    `"linear"`; `keras_cd.forecasting.METHODS`). Each `run` draws a masking
+    (`missing_rate` of the entries hidden), trains `epochs` full-batch Adam
+    steps from seeded weights in one compiled loop, and scores the
+    validation and test snapshots (see the module docstring).
+
+    Reference:
+        - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
+        - [Panagopoulos et al., 2021](https://arxiv.org/abs/2009.08388),
+          the dataset and the reference experiment.
 
     Args:
         data: a `keras_cd.datasets.CovidData`.
-        method: `"coin"` (default), `"mlp"`, `"gcn"` or `"linear"`
-            (`keras_cd.forecasting.METHODS`).
+        method: `"coin"`, `"mlp"`, `"gcn"` or `"linear"`
+            (`keras_cd.forecasting.METHODS`). Defaults to `"coin"`.
         epochs: int >= 1, Adam steps per run. Defaults to `100`.
         missing_rate: float in [0, 1), fraction of (day, region) values
             hidden. Defaults to `0.9`.
         lags: int >= 1, days of history per snapshot. Defaults to `8`.
-        standardization: `"training"` (default: each region's observed
-            entries in the days that feed training and validation) or
-            `"reference"` (every day, hidden and test values included: the
-            reference code's leak, to reproduce its figures).
+        standardization: `"training"` (each region's observed entries in
+            the days that feed training and validation) or `"reference"`
+            (every day, hidden and test values included: the reference
+            code's leak, to reproduce its figures). Defaults to
+            `"training"`.
         jit_compile: bool, TensorFlow: compile each run with XLA (slower
             to build, faster per run) or as a plain graph. JAX always
             compiles with XLA, PyTorch runs eagerly. Defaults to `True`.
         **settings: the method's hyperparameters (defaults in
             `keras_cd.forecasting.METHODS[method]`).
 
-    Example:
+    Attributes:
+        settings: dict, the method's hyperparameters, defaults filled in.
+        split: `(train, validation, test)`, the snapshot indices of each part
+            (`keras_cd.datasets.england_covid.temporal_split`).
+        model: the Keras model trained by every run (none for `"linear"`).
 
-    ```python
-    data = keras_cd.datasets.load_england_covid("england_covid.json")
-    trainer = keras_cd.forecasting.ForecastingTrainer(data, "coin")
-    trainer.run(split_seed=0, init_seed=0)   # ForecastRun(test_mse=..., ...)
-    ```
+    Raises:
+        ValueError: for an invalid argument or setting, or data with too
+            few days for non-empty training, validation and test parts.
+
+    Example:
+    On 30 days of synthetic cases in 5 regions, a few epochs of COIN:
+
+    >>> import numpy as np, keras_cd
+    >>> rng = np.random.default_rng(0)
+    >>> cases = rng.poisson(20, (30, 5)).astype(float)  # 30 days, 5 regions
+    >>> edges = [(np.arange(4), np.arange(1, 5), np.ones(4))] * 30  # one graph a day
+    >>> data = keras_cd.datasets.CovidData(cases, edges)
+    >>> trainer = keras_cd.forecasting.ForecastingTrainer(
+    ...     data, "coin", epochs=3, missing_rate=0.5, jit_compile=False, num_steps=2)
+    >>> [len(part) for part in trainer.split]  # train, validation, test snapshots
+    [4, 4, 14]
+    >>> run = trainer.run(split_seed=0, init_seed=0)
+    >>> again = trainer.run(split_seed=0, init_seed=0)  # the same seeds: the same run
+    >>> bool(np.isfinite(run.test_mse)), run.test_mse == again.test_mse
+    (True, True)
     """
 
     def __init__(
@@ -200,7 +286,11 @@ class ForecastingTrainer:
         self._predict = _backend.predictor(self.model)
 
     def copy(self):
-        """A new trainer with the same data, method and settings (its own model)."""
+        """A new trainer with the same data, method and settings (its own model).
+
+        Returns:
+            A `ForecastingTrainer`; `run_protocol` gives one to each worker.
+        """
         return type(self)(
             self.data,
             self.method,
@@ -217,7 +307,14 @@ class ForecastingTrainer:
         return forecasting_model(self.method, self.lags, seed=seed, **settings)
 
     def step_spectral_radius(self):
-        """COIN: the largest spectral radius over the days of I - sigma2 L (> 1: unstable)."""
+        """COIN's stability check: the largest spectral radius of I - sigma2 L over the days.
+
+        The explicit diffusion step u <- (I - sigma2 L) u amplifies some
+        component of u when the radius is > 1.
+
+        Returns:
+            float, or None for another method or COIN without diffusion.
+        """
         if self.method != "coin" or not self.settings["num_steps"]:
             return None
         radius = 0.0
@@ -246,8 +343,11 @@ class ForecastingTrainer:
         return self._graphs[part]
 
     def _inputs(self, windows, part):
-        """The model's inputs for one part: the features alone, or a list of the
-        features and the union graph's edge list."""
+        """The model's inputs for one part.
+
+        The features alone, or a list of the features and the union graph's
+        edge list.
+        """
         from keras import ops
 
         index = self._parts[part]
@@ -264,8 +364,16 @@ class ForecastingTrainer:
         restart(self.model, self._build(init_seed), self.optimizer, self._fresh_optimizer)
 
     def masking(self, split_seed):
-        """The `Masking` of `split_seed`: mask, statistics, standardised values and
-        snapshots (computed once per seed)."""
+        """The `Masking` of `split_seed`: mask, statistics, standardized values, snapshots.
+
+        Computed once per seed (the last seed's is kept).
+
+        Args:
+            split_seed: int, the masking seed.
+
+        Returns:
+            A `Masking`.
+        """
         if self._masks[0] != split_seed:
             cases = self.data.cases
             observed = england_covid.missing_mask(cases, self.missing_rate, split_seed)
@@ -279,7 +387,14 @@ class ForecastingTrainer:
         return self._masks[1]
 
     def windows(self, split_seed):
-        """The snapshots under the mask of `split_seed` (computed once per seed)."""
+        """The snapshots under the mask of `split_seed` (computed once per seed).
+
+        Args:
+            split_seed: int, the masking seed.
+
+        Returns:
+            A `keras_cd.datasets.england_covid.Windows`.
+        """
         return self.masking(split_seed).windows
 
     def _predictions(self, windows, part):
@@ -292,12 +407,21 @@ class ForecastingTrainer:
         return _backend.numpy(outputs).reshape(len(index), -1)
 
     def run(self, split_seed, init_seed, evaluate_test=True):
-        """One run on the mask of `split_seed` from the weights of `init_seed`; a
-        `ForecastRun`.
+        """One run on the mask of `split_seed` from the weights of `init_seed`.
+
+        Args:
+            split_seed: int, the masking seed.
+            init_seed: int, the initialization seed (weights and dropout).
+            evaluate_test: bool, whether to score the test snapshots
+                (model selection passes False). Defaults to `True`.
+
+        Returns:
+            A `RunResult`.
 
         Raises:
             RunFailedError: the training loss, or the validation or test
                 predictions, are not finite (nothing of the run is reported).
+            ValueError: if a seed is not an integer.
         """
         split_seed = _validation.integer("split_seed", split_seed, "Use e.g. 0.")
         init_seed = _validation.integer("init_seed", init_seed, "Use e.g. 0.")
@@ -347,14 +471,26 @@ class ForecastingTrainer:
             test_mse = float((errors**2).mean(axis=1).mean())
             test_mse_cases = float(((errors * masking.scale) ** 2).mean(axis=1).mean())
         self._last = windows
-        return ForecastRun(test_mse, test_mse_cases, validation_mse, time.perf_counter() - start)
+        return RunResult(test_mse, test_mse_cases, validation_mse, time.perf_counter() - start)
 
     def predictions(self):
-        """(snapshots, regions) predictions of the last run's model for every
-        snapshot (train, validation and test), e.g. to plot them."""
+        """The last run's predictions for every snapshot (train, validation and test).
+
+        E.g. to plot them; standardized, as the run's targets.
+
+        Returns:
+            (snapshots, regions) float array.
+
+        Raises:
+            RuntimeError: before a run finished (a failed run leaves none).
+        """
         if self._last is None:
             raise RuntimeError(
                 "No finished run: call `run(split_seed, init_seed)` first (a failed run "
                 "leaves no predictions)."
             )
         return self._predictions(self._last, 3)
+
+
+# The deprecated name, removed in keras_cd 0.3.
+__getattr__ = deprecated_aliases(__name__, {"ForecastRun": "RunResult"}, globals())

@@ -1,13 +1,18 @@
 """The methods of the node-classification harness: COIN and the baselines it is compared with.
 
-Every method is a model on fixed, precomputed propagation (`keras_cd.graph`):
+COIN (Wang, Bao & Shi, 2024) is graph diffusion of a base classifier's
+probabilities, the diffusion half of the convection-diffusion equation
+discretized on the graph Laplacian; APPNP and SGC are the propagation
+baselines of the paper's table, written here as other choices of the same
+operator P. Every method is a model on fixed, precomputed propagation
+(`keras_cd.graph`):
 
 - `"coin"`: COIN, u_T = P softmax(f(X)) with P = (I - sigma2 L)^K (explicit)
   or (I + sigma2 L)^-K (implicit) on the paper's Laplacian
   (`normalization="coin"`) and f the residual base network
   (`keras_cd.models.coin_classifier`); num_steps = 0 is the base network alone.
 - `"appnp"`: APPNP (Gasteiger et al., 2019), softmax(P MLP(X)) with P the
-  K-step personalised-PageRank propagation, u <- (1 - alpha) A_hat u + alpha u_0
+  K-step personalized-PageRank propagation, u <- (1 - alpha) A_hat u + alpha u_0
   (`teleport` alpha, L = I - A_hat, sigma2 = 1).
 - `"sgc"`: SGC (Wu et al., 2019), softmax((P X) W + b) with P = A_hat^K, i.e.
   K explicit steps with sigma2 = 1 on L = I - A_hat; other sigma2 give DGC
@@ -53,10 +58,27 @@ METHODS = {
         "learning_rate": 0.2,
     },
 }
+"""dict of method name -> its default settings (`NodeClassificationTrainer(**settings)` overrides).
+
+`"coin"`: COIN (the arguments of `keras_cd.models.coin_classifier`);
+`"appnp"`: APPNP, `teleport` its alpha; `"sgc"`: SGC. `learning_rate` is
+Adam's; `weight_decay` is coupled L2, as PyTorch Adam's.
+"""
 
 
 def settings_for(method, settings):
-    """The method's defaults updated with `settings`; unknown names are refused."""
+    """The method's defaults updated with `settings`; unknown names are refused.
+
+    Args:
+        method: str, a name in `METHODS`.
+        settings: dict, the settings to override.
+
+    Returns:
+        dict, `METHODS[method]` updated with `settings`.
+
+    Raises:
+        ValueError: for an unknown method or setting name.
+    """
     from keras_cd._protocol import method_settings
 
     return method_settings(
@@ -72,7 +94,16 @@ def _l2(decay):
 
 
 class Method:
-    """A method on one graph: its model, its inputs for a split, its exact predictions."""
+    """A method on one graph: its model, its inputs for a split, its exact predictions.
+
+    The base class of `Coin`, `Appnp` and `Sgc`: it holds the graph's
+    Laplacian (`normalization`) and the features as the backend's sparse
+    tensor, and applies the propagation P exactly for the final predictions.
+
+    Args:
+        data: a `keras_cd.datasets.GraphData`.
+        settings: dict, the method's settings (`settings_for`).
+    """
 
     normalization = "symmetric"
 
@@ -102,8 +133,18 @@ class Method:
         return graph.diffusion_rows(self.laplacian, nodes, **self.propagation).toarray()
 
     def split_inputs(self, train, validation):
-        """`(inputs, index)` for the training and the validation nodes: the model
-        maps `inputs` to probabilities, read at `index` (None: all of them)."""
+        """`(inputs, index)` for the training and the validation nodes.
+
+        The model maps `inputs` to probabilities, read at `index` (None: all
+        of them).
+
+        Args:
+            train: (n,) int array, the training nodes.
+            validation: (m,) int array, the validation nodes.
+
+        Returns:
+            `((inputs, index), (inputs, index))`, training then validation.
+        """
         matrix = self.rows(np.concatenate([train, validation]))
         return (
             ([self.features, matrix[: len(train)]], None),
@@ -120,6 +161,18 @@ class Method:
 
 
 class Coin(Method):
+    """COIN: u_T = P softmax(f(X)), P = (I - sigma2 L)^K or (I + sigma2 L)^-K.
+
+    On the paper's Laplacian (`normalization="coin"`), f the residual base
+    network of `keras_cd.models.coin_classifier`. With `trainable_sigma2`,
+    the model diffuses through `keras_cd.GraphDiffusion` on the whole
+    graph's edge list instead of precomputed rows.
+
+    Args:
+        data: a `keras_cd.datasets.GraphData`.
+        settings: dict, COIN's settings (`METHODS["coin"]` updated).
+    """
+
     normalization = "coin"
 
     def __init__(self, data, settings):
@@ -139,6 +192,7 @@ class Coin(Method):
             self.edges = [ops.convert_to_tensor(a) for a in edges]
 
     def build(self, seed):
+        """COIN's Keras model, its weights seeded by `seed`."""
         from keras_cd.models import coin_classifier
 
         s = dict(self.settings)
@@ -154,24 +208,41 @@ class Coin(Method):
         )
 
     def split_inputs(self, train, validation):
+        """`(inputs, index)` for the training and validation nodes (see `Method`)."""
         if not self.settings["trainable_sigma2"]:
             return super().split_inputs(train, validation)
         inputs = [self.features] + self.edges
         return (inputs, train), (inputs, validation)
 
     def base_outputs(self, model, base):
+        """softmax(f(X)) of every node, in inference mode."""
         import keras
 
         return keras.ops.softmax(base(self.features, training=False))
 
     def predict(self, model):
+        """(N, C) probabilities in inference mode, P applied on the whole graph."""
         if self.settings["trainable_sigma2"]:
             return _backend.numpy(model([self.features] + self.edges, training=False))
         return super().predict(model)
 
 
 class Appnp(Method):
+    """APPNP (Gasteiger et al., 2019): softmax(P MLP(X)), P personalized PageRank.
+
+    K steps of u <- (1 - alpha) A_hat u + alpha u_0, with A_hat = I - L the
+    normalized adjacency and alpha the `teleport` setting.
+
+    Reference:
+        - [Gasteiger et al., 2019](https://arxiv.org/abs/1810.05997)
+
+    Args:
+        data: a `keras_cd.datasets.GraphData`.
+        settings: dict, APPNP's settings (`METHODS["appnp"]` updated).
+    """
+
     def build(self, seed):
+        """APPNP's Keras model, its weights seeded by `seed`."""
         import keras
 
         from keras_cd.layers import PrecomputedDiffusion
@@ -199,15 +270,31 @@ class Appnp(Method):
         return keras.Model([features, rows], probabilities, name="appnp")
 
     def base_outputs(self, model, base):
+        """MLP(X) of every node (scores before the softmax), in inference mode."""
         return base(self.features, training=False)
 
     def predict(self, model):
+        """(N, C) probabilities: softmax of P MLP(X), P applied on the whole graph."""
         scores = super().predict(model)
         scores = np.exp(scores - scores.max(axis=1, keepdims=True))
         return scores / scores.sum(axis=1, keepdims=True)
 
 
 class Sgc(Method):
+    """SGC (Wu et al., 2019): softmax((P X) W + b) with P = A_hat^K.
+
+    K explicit steps with sigma2 = 1 on L = I - A_hat; other sigma2 give DGC
+    (Wang et al., 2021). P X is computed once per graph: the model is linear
+    in it.
+
+    Reference:
+        - [Wu et al., 2019](https://arxiv.org/abs/1902.07153)
+
+    Args:
+        data: a `keras_cd.datasets.GraphData`.
+        settings: dict, SGC's settings (`METHODS["sgc"]` updated).
+    """
+
     def __init__(self, data, settings):
         super().__init__(data, settings)
         from keras_cd import graph
@@ -218,6 +305,7 @@ class Sgc(Method):
         )
 
     def build(self, seed):
+        """SGC's Keras model (dropout, then a linear layer), seeded by `seed`."""
         import keras
 
         s = self.settings
@@ -233,9 +321,11 @@ class Sgc(Method):
         return keras.Model(inputs, probabilities, name="sgc")
 
     def split_inputs(self, train, validation):
+        """The rows of P X at the training and at the validation nodes."""
         return ([self.propagated[train]], None), ([self.propagated[validation]], None)
 
     def predict(self, model):
+        """(N, C) probabilities of every node, in inference mode."""
         return _backend.numpy(model(self.propagated, training=False)).astype(np.float64)
 
 

@@ -1,32 +1,40 @@
 """L-infinity attacks on (possibly stochastic) classifiers, and how they are scored.
 
-A stochastic defence (a CD network with Monte-Carlo inference, or any
-model scored through input smoothing) must be attacked through what it
-returns: the mean class probability over its noise. The attacks here
-estimate that mean with `eot_samples` noisy passes per step (expectation
-over transformation, EOT; Athalye et al., 2018) and the defence is scored
-with its own `samples`; an attack with fewer EOT samples than the scoring
-leaves gradient noise that a stronger attacker averages away.
+The convection-diffusion view of a network (Wang, Bao & Shi, 2024) predicts
+with the mean class probability over its diffusion noise, the Feynman-Kac
+solution of the convection-diffusion equation; the paper's robustness claim
+is about that mean. This module holds the tools that attack and score a
+network exactly that way, on every Keras backend (TensorFlow, JAX, PyTorch):
+written with `keras.ops`, input gradients from `keras_cd._backend`.
 
-- `pgd`: projected gradient ascent on the cross-entropy of the mean
-  probability, random start, `restarts` (an example counts as broken if any
-  restart breaks it), step-size schedules `"constant"` (eps / 4) or
-  `"cosine"` (from eps / 2 down to 0).
-- `square`: Andriushchenko et al.'s (2020) Square Attack, score-based
-  random search on the margin of the mean probabilities, no gradients: it
-  exposes a defence whose gradients are masked (noisy, flat or wrong).
-  `square_fraction` is its schedule of the square's size.
-- `transfer`: PGD adversarials crafted on another (e.g. the plain) network.
+A stochastic defense (a CD network with Monte-Carlo inference, or any model
+scored through input smoothing) must be attacked through what it returns:
+the mean class probability over its noise. The attacks here estimate that
+mean with `eot_samples` noisy passes per step (expectation over
+transformation, EOT; Athalye et al., 2018) and the defense is scored with
+its own `samples`; an attack with fewer EOT samples than the scoring leaves
+gradient noise that a stronger attacker averages away.
+
+- [`Defense`][keras_cd.robustness.Defense]: a model and its scoring
+  (deterministic, or the mean over Monte-Carlo passes of its own noise).
+- [`pgd`][keras_cd.robustness.pgd]: projected gradient ascent on the
+  cross-entropy of the mean probability, random start, `restarts` (an
+  example counts as broken if any restart breaks it), step-size schedules
+  `"constant"` (eps / 4) or `"cosine"` (from eps / 2 down to 0).
+- [`square`][keras_cd.robustness.square]: Andriushchenko et al.'s (2020)
+  Square Attack, score-based random search on the margin of the mean
+  probabilities, no gradients: it exposes a defense whose gradients are
+  masked (noisy, flat or wrong). [`square_fraction`][keras_cd.robustness.square_fraction]
+  is its schedule of the square's size.
+- Transfer: `pgd` adversarials crafted on another (e.g. the plain) network.
 - `keras_cd.robustness.apgd`: APGD-CE and APGD-DLR (Croce & Hein, 2020) of
   the adversarial-robustness-toolbox, through the same mean probabilities.
-
-Both attacks here take the box `clip=(low, high)` the inputs live in, refuse
-inputs outside it and keep the adversarials inside it. `Defence` wraps a
-model and its scoring; `robust_accuracy` scores adversarials, and
-`rescoring_agreement` tells whether a stochastic defence's scoring is
-repeatable enough to count single examples. Every Keras backend
-(TensorFlow, JAX, PyTorch): written with `keras.ops`, gradients with
-respect to the inputs from `keras_cd._backend`.
+- [`robust_accuracy`][keras_cd.robustness.robust_accuracy] scores
+  adversarials; [`rescoring_agreement`][keras_cd.robustness.rescoring_agreement]
+  tells whether a stochastic defense's scoring is repeatable enough to count
+  single examples; [`check_clip`][keras_cd.robustness.check_clip] checks the
+  box `clip=(low, high)` the inputs live in (the attacks refuse inputs
+  outside it and keep the adversarials inside it).
 """
 
 import contextlib
@@ -38,6 +46,7 @@ import numpy as np
 from keras import losses, ops
 
 from keras_cd import _backend, _validation
+from keras_cd.robustness._deprecation import deprecated_aliases, renamed_keyword
 
 SCHEDULES = ("constant", "cosine")
 SCORING_Z = 3.0  # sequential scoring: standard errors from the boundary to stop
@@ -57,8 +66,8 @@ def _input_gradient(loss):
     Returns:
         `gradient(trainable, non_trainable, x, y) -> (d sum(losses) / d x,
         non_trainable)`, differentiated by the backend in use
-        (`keras_cd._backend.value_and_grad`); a `Defence` runs it like its
-        own functions (`Defence._run`).
+        (`keras_cd._backend.value_and_grad`); a `Defense` runs it like its
+        own functions (`Defense._run`).
     """
 
     def objective(x, trainable, non_trainable, y):
@@ -114,7 +123,7 @@ def _mean_probabilities(model, trainable, non_trainable, x, samples):
     return ops.mean(probabilities, axis=0), non_trainable
 
 
-_COMPILED = weakref.WeakKeyDictionary()  # model -> {key: function}, shared by its Defences
+_COMPILED = weakref.WeakKeyDictionary()  # model -> {key: function}, shared by its Defenses
 
 
 def _compiled(model, key, make):
@@ -124,13 +133,13 @@ def _compiled(model, key, make):
         model: the Keras model the function calls.
         key: hashable, what the function computes (e.g. `("p", samples)`).
         make: `make(model_ref) -> function(trainable, non_trainable, *arrays)
-            -> (output, non_trainable)`, a pure function as `Defence._run`
+            -> (output, non_trainable)`, a pure function as `Defense._run`
             runs it; `model_ref()` gives the model (a weak reference, so
             the cache does not keep the model alive).
 
     Returns:
         the function compiled with `keras_cd._backend.compile` (without XLA
-        on TensorFlow), shared by every `Defence` of the model.
+        on TensorFlow), shared by every `Defense` of the model.
     """
     functions = _COMPILED.setdefault(model, {})
     if key not in functions:
@@ -139,35 +148,68 @@ def _compiled(model, key, make):
 
 
 @dataclasses.dataclass
-class Defence:
-    """A classifier as the attacker and the scorer see it.
+class Defense:
+    """A classifier as the attacker and the scorer see it: a model and its scoring.
+
+    In the convection-diffusion view the prediction of a noisy network is
+    the mean class probability over its noise; a `Defense` scores a model
+    that way and gives the attacks the same function to climb:
+
+        p(x) = (1 / S) * sum_{s=1..S} softmax(f(x; xi_s)),    prediction argmax_c p_c(x),
+
+    with S = `samples` passes of the model's own keras_cd noise layers
+    (fresh noise xi_s for each pass; S = 0: the deterministic network,
+    noise off). With `max_samples`, examples whose margin is too close to 0
+    to call get more passes (sequential scoring, `correct`).
 
     Runs on every Keras backend: the model is called through
     `model.stateless_call`, its non-trainable state (the noise layers' seed
     states) passed in and assigned back after every batch, so consecutive
     noisy passes draw fresh noise also under `jax.jit`. The functions are
-    compiled once per model (shared by its `Defence`s) with
+    compiled once per model (shared by its `Defense`s) with
     `keras_cd._backend.compile`: TensorFlow, one `tf.function` for every
-    batch size; JAX, `jax.jit`, given batches padded to a power of two (8, 16,
-    32, ...), so a handful of shapes; PyTorch, eager.
+    batch size; JAX, `jax.jit`, given batches padded to a power of two (8,
+    16, 32, ...), so a handful of shapes; PyTorch, eager.
 
-    Args:
+    Reference:
+        - [Wang, Bao & Shi, 2024](https://arxiv.org/abs/2403.15726)
+        - [Athalye, Carlini & Wagner, 2018 (EOT)](https://arxiv.org/abs/1802.00420)
+
+    Attributes:
         model: a Keras model from inputs to class probabilities.
         samples: int >= 0, Monte-Carlo passes averaged when scoring (0: the
             deterministic network; > 0: passes inside `keras_cd.monte_carlo()`,
             where every keras_cd noise layer of the model draws fresh noise:
             a CD network's diffusion, or a `DiffusionNoise` on the inputs,
-            i.e. input smoothing).
-        batch_size: int, examples per forward pass (before the samples).
-        max_samples: int or None, sequential scoring: when larger than
-            `samples`, `correct` keeps drawing rounds of `samples` passes for
-            the examples whose margin p_y - max_{c != y} p_c of the running
-            mean is within `SCORING_Z` (3) standard errors of 0, until it is
-            not or `max_samples` passes are drawn. The verdict stays the
-            argmax of the mean probability; only examples near the decision
+            i.e. input smoothing). Defaults to `0`.
+        batch_size: int >= 1, examples per forward pass (before the
+            samples). Defaults to `256`.
+        max_samples: int >= 1 or None, sequential scoring: when larger than
+            `samples`, `correct` keeps drawing rounds of passes for the
+            examples whose margin p_y - max_{c != y} p_c of the running mean
+            is within `SCORING_Z` (3) standard errors of 0, until it is not
+            or `max_samples` passes are drawn. The verdict stays the argmax
+            of the mean probability; only examples near the decision
             boundary pay for the extra passes, so two scorings agree on
-            nearly every example (`rescoring_agreement`). None: fixed
-            `samples`.
+            nearly every example (`rescoring_agreement`). None: a fixed
+            `samples`. Defaults to `None`.
+
+    Raises:
+        ValueError: if `samples`, `batch_size` or `max_samples` is out of
+            range.
+
+    Example:
+    >>> import numpy as np, keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2, activation="softmax")])
+    >>> model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 4), np.array([-2.0, 2.0])])
+    >>> defense = keras_cd.robustness.Defense(model)  # class 0 iff the mean pixel > 0.5
+    >>> x = np.array([0.6, 0.4]).repeat(4).reshape(2, 2, 2, 1)
+    >>> defense.correct(x, [0, 0]).tolist()
+    [True, False]
+    >>> p = defense.probabilities(x)  # p_0 = sigmoid(2 * sum(x) - 4)
+    >>> bool(np.allclose(p[:, 0], 1 / (1 + np.exp(4 - 2 * x.sum(axis=(1, 2, 3))))))
+    True
     """
 
     model: object
@@ -184,8 +226,11 @@ class Defence:
             )
 
     def _function(self, kind, samples):
-        """`_run`'s function of a kind: "p" (mean probabilities), "g" (the input
-        gradient of their cross-entropy) or "passes" ((batch, samples, C))."""
+        """`_run`'s compiled function of a kind.
+
+        The kinds: "p" (mean probabilities), "g" (the input gradient of their
+        cross-entropy) or "passes" ((batch, samples, C)).
+        """
 
         def make(model):
             def probabilities(trainable, non_trainable, x):
@@ -246,23 +291,53 @@ class Defence:
         return np.concatenate(outputs)
 
     def probabilities(self, x, samples=None):
-        """(N, C) mean class probabilities over `samples` noisy passes (by default
-        the scoring's; 0: the deterministic network, noise off)."""
+        """The mean class probabilities over noisy passes of the model.
+
+        Args:
+            x: (N, ...) inputs.
+            samples: int >= 0 or None, noisy passes averaged (0: the
+                deterministic network, noise off). Defaults to `None`, the
+                scoring's `samples`.
+
+        Returns:
+            (N, C) NumPy array of mean probabilities.
+        """
         samples = self.samples if samples is None else samples
         x = np.asarray(x, "float32")
         return self._run(self._function("p", samples), samples, x)
 
     def gradient(self, x, y, samples):
-        """Gradient of the cross-entropy of the mean probability over `samples`
-        noisy passes (EOT); 0: of the deterministic network, noise off."""
+        """The input gradient of the cross-entropy of the mean probability (EOT).
+
+        The gradient of -log p_y(x), p the mean probability over `samples`
+        noisy passes, with respect to `x`, one per example.
+
+        Args:
+            x: (N, ...) inputs.
+            y: (N,) integer labels.
+            samples: int >= 0, noisy passes averaged (0: the deterministic
+                network, noise off).
+
+        Returns:
+            (N, ...) NumPy array, the gradient for each example.
+        """
         x = np.asarray(x, "float32")
         return self._run(self._function("g", samples), samples, x, np.asarray(y))
 
     def correct(self, x, y):
-        """Whether the defence's scored prediction is right, per example.
+        """Whether the defense's scored prediction is right, per example.
 
-        The argmax of the mean probability over `samples` passes; with
-        `max_samples`, over more passes for examples near the boundary."""
+        The prediction is the argmax of the mean probability over `samples`
+        passes; with `max_samples`, over more passes for examples near the
+        decision boundary.
+
+        Args:
+            x: (N, ...) inputs.
+            y: (N,) integer labels.
+
+        Returns:
+            (N,) bool NumPy array.
+        """
         y = np.asarray(y)
         sequential = self.samples and self.max_samples and self.max_samples > self.samples
         if not sequential or not len(y):
@@ -270,10 +345,13 @@ class Defence:
         return np.argmax(self._sequential_mean(np.asarray(x, "float32"), y), axis=-1) == y
 
     def _sequential_mean(self, x, y):
-        """Mean probabilities, drawn in rounds while an example's margin is
-        within SCORING_Z standard errors of 0: `samples` passes, then rounds
-        that double the passes drawn, up to `max_samples`; a round's passes
-        go through the network in chunks of about PASS_CHUNK images."""
+        """Mean probabilities, drawn in rounds while an example's margin is near 0.
+
+        Rounds go on while the margin is within SCORING_Z standard errors of
+        0: `samples` passes, then rounds that double the passes drawn, up to
+        `max_samples`; a round's passes go through the network in chunks of
+        about PASS_CHUNK images.
+        """
         total = drawn = squares = None
         pending = np.arange(len(x))
         size = self.samples
@@ -311,6 +389,9 @@ def _step_sizes(eps, steps, schedule):
 def check_clip(clip, x):
     """Returns `clip` as floats `(low, high)` after checking `x` lies inside it.
 
+    The attacks keep their adversarials in the box `[low, high]` the inputs
+    live in (e.g. pixels in [0, 1]) and refuse inputs outside it.
+
     Args:
         clip: pair of numbers `(low, high)`, low < high: the box the inputs
             (pixels) live in.
@@ -324,6 +405,15 @@ def check_clip(clip, x):
             outside `[low, high]` (or is not a number): an attack that
             clipped such inputs into the box would move them by more than
             eps before it started.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> keras_cd.robustness.check_clip((0, 1), np.array([0.0, 0.5, 1.0]))
+    (0.0, 1.0)
+    >>> keras_cd.robustness.check_clip((0, 1), np.array([1.5]))
+    Traceback (most recent call last):
+    ...
+    ValueError: Invalid value for `x`: expected inputs inside the clip range [0, 1]. ...
     """
     fix = "Use e.g. clip=(0.0, 1.0), the range of the pixels."
     try:
@@ -345,8 +435,9 @@ def check_clip(clip, x):
     return low, high
 
 
+@renamed_keyword("keras_cd.robustness.pgd")
 def pgd(
-    defence,
+    defense,
     x,
     y,
     eps,
@@ -357,16 +448,25 @@ def pgd(
     seed=0,
     clip=(0.0, 1.0),
 ):
-    """L-infinity PGD on the cross-entropy of the defence's mean probability.
+    """L-infinity PGD on the cross-entropy of the defense's mean probability.
 
-    Each restart starts uniformly in the eps-ball, takes `steps` signed
-    gradient steps (gradient from `eot_samples` passes of the defence's
-    noise, 0 for a deterministic network) and projects back onto the ball
-    and the box `clip`. For each example the adversarial of the first
-    restart that the defence's scoring gets wrong is kept (else the last).
+    Projected gradient ascent (Madry et al., 2018) on the loss
+    L(x) = -log p_y(x) of the mean probability p of `defense`:
+
+        x_{k+1} = clip_{[x - eps, x + eps] and [low, high]}(x_k + alpha_k * sign(grad L(x_k))),
+
+    with the gradient averaged over `eot_samples` passes of the defense's
+    noise (EOT; 0 for a deterministic network) and step sizes alpha_k
+    eps / 4 (`"constant"`) or eps / 4 * (1 + cos(pi k / steps))
+    (`"cosine"`). Each restart starts uniformly in the eps-ball. For each
+    example the adversarial of the first restart that the defense's
+    scoring gets wrong is kept (else the last).
+
+    Reference:
+        - [Madry et al., 2018](https://arxiv.org/abs/1706.06083)
 
     Args:
-        defence: `Defence`, the attacked model and its scoring.
+        defense: `Defense`, the attacked model and its scoring.
         x: (N, ...) inputs, inside `clip`.
         y: (N,) integer labels.
         eps: float >= 0, the L-infinity radius.
@@ -384,6 +484,22 @@ def pgd(
 
     Raises:
         ValueError: for an invalid argument, or `x` outside `clip`.
+
+    Example:
+    A linear classifier, class 0 iff the mean pixel > 0.5: an image of 0.6
+    everywhere is broken by eps = 0.2 (every pixel to 0.4), not by eps = 0.05.
+
+    >>> import numpy as np, keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2, activation="softmax")])
+    >>> model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 4), np.array([-2.0, 2.0])])
+    >>> defense = keras_cd.robustness.Defense(model)
+    >>> x, y = np.full((1, 2, 2, 1), 0.6, "float32"), np.array([0])
+    >>> adversarial = keras_cd.robustness.pgd(defense, x, y, eps=0.2, steps=3)
+    >>> defense.correct(adversarial, y).tolist(), bool(np.abs(adversarial - x).max() <= 0.2 + 1e-6)
+    ([False], True)
+    >>> defense.correct(keras_cd.robustness.pgd(defense, x, y, eps=0.05, steps=3), y).tolist()
+    [True]
     """
     eps = _validation.non_negative_float("eps", eps, "Use e.g. 0.05 (pixels in [0, 1]).")
     steps = _validation.positive_int("steps", steps, "Use e.g. 10.")
@@ -397,19 +513,19 @@ def pgd(
     for _ in range(restarts):
         adversarial = np.clip(x + rng.uniform(-eps, eps, x.shape), low, high).astype("float32")
         for size in _step_sizes(eps, steps, schedule):
-            gradient = defence.gradient(adversarial, y, eot_samples)
+            gradient = defense.gradient(adversarial, y, eot_samples)
             adversarial = np.clip(adversarial + size * np.sign(gradient), x - eps, x + eps)
             adversarial = np.clip(adversarial, low, high).astype("float32")
-        fooled = ~defence.correct(adversarial, y)
+        fooled = ~defense.correct(adversarial, y)
         take = ~broken
         best[take] = adversarial[take]
         broken |= fooled
     return best
 
 
-def _margins(defence, x, y, samples):
+def _margins(defense, x, y, samples):
     """p_y - max_{c != y} p_c of the mean probabilities: < 0 means misclassified."""
-    probabilities = defence.probabilities(x, samples)
+    probabilities = defense.probabilities(x, samples)
     true = probabilities[np.arange(len(y)), y]
     probabilities[np.arange(len(y)), y] = -np.inf
     return true - probabilities.max(axis=1)
@@ -439,10 +555,12 @@ def square_fraction(query, queries, p_init=0.3):
     Returns:
         float, `p_init / 2**k` for the k halvings passed.
 
-    Example:
+    Raises:
+        ValueError: if `query`, `queries` or `p_init` is out of range.
 
-    >>> from keras_cd.robustness import square_fraction
-    >>> [square_fraction(q, 10000, 0.4) for q in (10, 11, 51, 8001)]
+    Example:
+    >>> import keras_cd
+    >>> [keras_cd.robustness.square_fraction(q, 10000, 0.4) for q in (10, 11, 51, 8001)]
     [0.4, 0.2, 0.1, 0.00078125]
     """
     queries = _validation.positive_int("queries", queries, "Use e.g. 300.")
@@ -459,10 +577,13 @@ def square_fraction(query, queries, p_init=0.3):
 
 
 def _square_window(x_window, current, eps, channels, rng, low, high):
-    """x_window + (random sign per channel) * eps, in the box, redrawn while it
-    equals the current window (the reference's retry: a query that changes
-    nothing is wasted). Two sign patterns never give the same window when eps
-    is representable, so the retry ends; MAX_REDRAWS bounds it when not."""
+    """x_window + (random sign per channel) * eps, in the box, redrawn while unchanged.
+
+    Redrawn while it equals the current window (the reference's retry: a
+    query that changes nothing is wasted). Two sign patterns never give the
+    same window when eps is representable, so the retry ends; MAX_REDRAWS
+    bounds it when not.
+    """
     for _ in range(MAX_REDRAWS):
         signs = rng.choice([-eps, eps], size=(1, 1, channels))
         window = np.clip(x_window + signs, low, high).astype("float32")
@@ -471,28 +592,37 @@ def _square_window(x_window, current, eps, channels, rng, low, high):
     return window
 
 
+@renamed_keyword("keras_cd.robustness.square")
 def square(
-    defence, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed=0, clip=(0.0, 1.0)
+    defense, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed=0, clip=(0.0, 1.0)
 ):
     """Square Attack (L-infinity; Andriushchenko et al., 2020): gradient-free.
 
-    Starts from x + eps * (random sign per vertical stripe), which is the
+    A random search that lowers the margin
+
+        m(x) = p_y(x) - max_{c != y} p_c(x)
+
+    of the defense's mean probability p, reading scores only: a defense
+    whose gradients are masked (noisy, flat or wrong) is exposed by it, not
+    by PGD. Starts from x + eps * (random sign per vertical stripe), which is the
     first query; then, `queries - 1` times, sets one random square window of
     each image (covering the fraction `square_fraction(query, queries,
     p_init)` of the pixels) to x + eps * (random sign per channel), redrawn
     while the window would not change, and keeps the change where the
-    margin p_y - max_{c != y} p_c of the mean probability (over
-    `query_samples` passes, by default the scoring's) fell. Images whose
-    margin is already negative are left alone.
+    margin (over `query_samples` passes, by default the scoring's) fell.
+    Images whose margin is already negative are left alone.
+
+    Reference:
+        - [Andriushchenko et al., 2020](https://arxiv.org/abs/1912.00049)
 
     Args:
-        defence: `Defence`, the attacked model and its scoring.
+        defense: `Defense`, the attacked model and its scoring.
         x: (N, H, W, C) images, inside `clip`.
         y: (N,) integer labels.
         eps: float >= 0, the L-infinity radius.
         queries: int >= 1, margin evaluations per image. Defaults to `300`.
         query_samples: int >= 0 or None, noisy passes per margin (None:
-            the defence's scoring samples). Defaults to `None`.
+            the defense's scoring samples). Defaults to `None`.
         p_init: float in (0, 1], the square's initial fraction. Defaults to
             `0.3`.
         seed: int, seed of the random search. Defaults to `0`.
@@ -503,7 +633,22 @@ def square(
         (N, H, W, C) float32 adversarial inputs.
 
     Raises:
-        ValueError: for an invalid argument, or `x` outside `clip`.
+        ValueError: for an invalid argument, `x` not a batch of images, or
+            `x` outside `clip`.
+
+    Example:
+    The linear classifier of `pgd`'s example (class 0 iff the mean pixel >
+    0.5), attacked without gradients:
+
+    >>> import numpy as np, keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2, activation="softmax")])
+    >>> model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 4), np.array([-2.0, 2.0])])
+    >>> defense = keras_cd.robustness.Defense(model)
+    >>> x, y = np.full((1, 2, 2, 1), 0.6, "float32"), np.array([0])
+    >>> adversarial = keras_cd.robustness.square(defense, x, y, eps=0.25, queries=20)
+    >>> defense.correct(adversarial, y).tolist(), bool(np.abs(adversarial - x).max() <= 0.25 + 1e-6)
+    ([False], True)
     """
     eps = _validation.non_negative_float("eps", eps, "Use e.g. 0.05.")
     queries = _validation.positive_int("queries", queries, "Use e.g. 300.")
@@ -516,12 +661,12 @@ def square(
     low, high = check_clip(clip, x)
     if not eps:
         return x.copy()
-    samples = defence.samples if query_samples is None else query_samples
+    samples = defense.samples if query_samples is None else query_samples
     rng = np.random.default_rng(seed)
     count, height, width, channels = x.shape
     stripes = rng.choice([-eps, eps], size=(count, 1, width, channels))
     adversarial = np.clip(x + stripes, low, high).astype("float32")
-    margins = _margins(defence, adversarial, y, samples)
+    margins = _margins(defense, adversarial, y, samples)
     for query in range(1, queries):
         active = np.flatnonzero(margins > 0)
         if not active.size:
@@ -536,36 +681,72 @@ def square(
             candidate[k][window] = _square_window(
                 x[active[k]][window], candidate[k][window], eps, channels, rng, low, high
             )
-        new = _margins(defence, candidate, y[active], samples)
+        new = _margins(defense, candidate, y[active], samples)
         better = new < margins[active]
         adversarial[active[better]] = candidate[better]
         margins[active[better]] = new[better]
     return adversarial
 
 
-def robust_accuracy(defence, y, adversarial):
-    """Share of examples the defence (with its scoring) gets right on `adversarial`."""
-    return float(np.mean(defence.correct(adversarial, y)))
+@renamed_keyword("keras_cd.robustness.robust_accuracy")
+def robust_accuracy(defense, y, adversarial):
+    """The share of examples the defense (with its scoring) gets right on `adversarial`.
+
+    Args:
+        defense: `Defense`, the model and its scoring.
+        y: (N,) integer labels.
+        adversarial: (N, ...) inputs, e.g. what `pgd` or `square` returned.
+
+    Returns:
+        float in [0, 1], the mean of `defense.correct(adversarial, y)`.
+
+    Example:
+    >>> import numpy as np, keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2, activation="softmax")])
+    >>> model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 4), np.array([-2.0, 2.0])])
+    >>> defense = keras_cd.robustness.Defense(model)  # class 0 iff the mean pixel > 0.5
+    >>> x = np.array([0.6, 0.4, 0.9, 0.1]).repeat(4).reshape(4, 2, 2, 1)
+    >>> keras_cd.robustness.robust_accuracy(defense, np.zeros(4, int), x)
+    0.5
+    """
+    return float(np.mean(defense.correct(adversarial, y)))
 
 
-def rescoring_agreement(defence, x, y):
+@renamed_keyword("keras_cd.robustness.rescoring_agreement")
+def rescoring_agreement(defense, x, y):
     """Scores `x` twice, with fresh noise, and measures how often the two agree.
 
-    A stochastic defence's verdict on one example is a Monte-Carlo estimate;
+    A stochastic defense's verdict on one example is a Monte-Carlo estimate;
     counting single examples (an example is robust only if no attack of a
     set breaks it) needs a scoring repeatable on nearly every example. The
     second scoring draws new noise (the model's noise layers move on).
 
     Args:
-        defence: `Defence`, the model and its scoring.
+        defense: `Defense`, the model and its scoring.
         x: (N, ...) inputs (e.g. adversarials).
         y: (N,) integer labels.
 
     Returns:
         `(correct, agreement)`: the first scoring's (N,) bool verdicts and the
         share of examples on which the second scoring gives the same verdict
-        (1.0 for a deterministic defence).
+        (1.0 for a deterministic defense).
+
+    Example:
+    >>> import numpy as np, keras, keras_cd
+    >>> model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(),
+    ...                           keras.layers.Dense(2, activation="softmax")])
+    >>> model.layers[-1].set_weights([np.array([[1.0, -1.0]] * 4), np.array([-2.0, 2.0])])
+    >>> defense = keras_cd.robustness.Defense(model)  # deterministic: always repeatable
+    >>> x = np.array([0.6, 0.4]).repeat(4).reshape(2, 2, 2, 1)
+    >>> correct, agreement = keras_cd.robustness.rescoring_agreement(defense, x, [0, 0])
+    >>> correct.tolist(), agreement
+    ([True, False], 1.0)
     """
-    first = defence.correct(x, y)
-    second = defence.correct(x, y)
+    first = defense.correct(x, y)
+    second = defense.correct(x, y)
     return first, float(np.mean(first == second))
+
+
+# The deprecated spelling, removed in keras_cd 0.3.
+__getattr__ = deprecated_aliases(__name__, {"Defence": "Defense"}, globals())

@@ -1,6 +1,8 @@
 """The server's HTTP endpoints: a Starlette application (ASGI).
 
-TensorFlow Serving's REST API, for the model named `name`:
+What a client of a served keras_cd network (an ONNX export, one
+Monte-Carlo pass per request for a CD network) talks to. TensorFlow
+Serving's REST API, for the model named `name`:
 
 - `GET  /v1/models/<name>` and `/v1/models/<name>/versions/<v>`: version
   status (`model_version_status`: AVAILABLE for the served version, END for
@@ -34,9 +36,18 @@ LARGE_BODY = 1 << 20  # bodies above 1 MiB are parsed in a thread: the event loo
 class ServingState:
     """What the endpoints share: the model versions, the batcher and the counters.
 
-    `accepted` counts requests whose headers reached the application,
-    `answered` those whose answer was sent in full; `draining` is set when
-    the server stops accepting (SIGTERM).
+    Args:
+        repository: the `ModelRepository`.
+        batcher: the `Batcher`.
+        metrics: the `Metrics`, or None.
+        max_body_bytes: int, the largest request body.
+        max_values: int or None, the most JSON values one body may hold.
+        poll_seconds: float, seconds between looks for new versions.
+
+    Attributes:
+        accepted: int, requests whose headers reached the application.
+        answered: int, requests whose answer was sent in full.
+        draining: bool, set when the server stops accepting (SIGTERM).
     """
 
     def __init__(self, repository, batcher, metrics, max_body_bytes, max_values, poll_seconds):
@@ -158,7 +169,13 @@ async def _read_body(request, limit):
 
 
 async def predict(request):
-    """POST /v1/models/<name>[/versions/<v>]:predict."""
+    """POST /v1/models/<name>[/versions/<v>]:predict: run the model on the request's rows.
+
+    Answers TF Serving's `{"predictions": ...}` (row format) or
+    `{"outputs": ...}` (columnar format), or `{"error": ...}` with 400, 404,
+    413, 500 or 503 (a full queue or no version loaded yet, with
+    Retry-After).
+    """
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import ClientDisconnect
     from starlette.responses import Response
@@ -292,21 +309,42 @@ def create_app(
 ):
     """The model server as an ASGI application (Starlette).
 
+    The endpoints of the module docstring, the batcher started and stopped
+    with the application's lifespan, a task that looks for new versions
+    every `poll_seconds`, and middleware that counts requests for the
+    metrics and the drain.
+
     Args:
         repository: a `ModelRepository`; call its `scan()` once first.
         batcher: a `Batcher`, started and stopped with the application.
-        metrics: a `Metrics`, or None for no `/metrics`.
-        max_body_bytes: int, the largest request body. Defaults to 64 MiB.
+        metrics: a `Metrics`, or None for no `/metrics`. Defaults to `None`.
+        max_body_bytes: int, the largest request body. Defaults to
+            `64 << 20` (64 MiB).
         max_values: int or None, the most JSON values one body may hold.
             Defaults to `4_000_000`.
         poll_seconds: float, seconds between looks for new versions; `0`
             never looks again. Defaults to `1.0`.
         on_stop: callable or None, called with the `ServingState` after the
-            last request was answered and the batcher stopped.
+            last request was answered and the batcher stopped. Defaults to
+            `None`.
 
     Returns:
         A `starlette.applications.Starlette`; `app.state.serving` is its
         `ServingState`.
+
+    Raises:
+        ImportError: without Starlette or orjson (`pip install
+            'keras-cd[serve]'`).
+
+    Example:
+    ```python
+    from keras_cd import serving
+
+    repository = serving.ModelRepository("models/cd_resnet", "cd_resnet")
+    repository.scan()
+    app = serving.create_app(repository, serving.Batcher(64, 0.002, 1024), serving.Metrics())
+    serving.serve(app, serving.bind("127.0.0.1", 8501))
+    ```
     """
     require("starlette")
     require("orjson")

@@ -1,6 +1,9 @@
 """Dynamic batching: concurrent requests merged into one ONNX Runtime call.
 
-TensorFlow Serving's batching parameters are the reference: a batch closes
+A served Monte-Carlo network answers many small requests, each one noisy
+pass; merging them into one call keeps the cores busy, and since every
+request carries its own noise rows, merging never shares noise between
+requests. TensorFlow Serving's batching parameters are the reference: a batch closes
 when it holds `max_batch_size` rows or when its oldest request has waited
 `batch_timeout` seconds, whichever comes first; up to `num_threads` batches
 run at once; at most `max_queue_size` requests wait to be batched, and one
@@ -20,7 +23,19 @@ import numpy as np
 
 
 class QueueFull(Exception):
-    """The inference queue holds `max_queue_size` requests; retry shortly."""
+    """The inference queue holds `max_queue_size` requests; retry shortly.
+
+    Raised by `Batcher.submit` instead of queueing one more request; the
+    server answers it with `503 Service Unavailable` and `Retry-After`.
+
+    Example:
+    ```python
+    try:
+        outputs = await batcher.submit(model, request)
+    except keras_cd.serving.QueueFull:
+        ...  # answer 503 and ask the client to retry
+    ```
+    """
 
 
 class _Item:
@@ -33,6 +48,14 @@ class _Item:
 class Batcher:
     """Merges concurrent requests into batches and runs them in worker threads.
 
+    A batch closes when it holds `max_batch_size` rows or when its oldest
+    request has waited `batch_timeout` seconds; it runs in a worker thread
+    (`model.run(feeds)` on the rows of its requests, concatenated), and
+    each request gets its own rows of every output back. Requests merge
+    only with requests to the same model version with the same inputs,
+    feature shapes and dtypes; a merged call that fails runs again request
+    by request.
+
     Args:
         max_batch_size: int >= 1, the most rows of one call. A request with
             more rows runs alone.
@@ -40,31 +63,34 @@ class Batcher:
             waits for more rows; `0` runs whatever is queued as soon as a
             worker thread is free.
         max_queue_size: int >= 1, the most requests waiting to be batched.
-        num_threads: int >= 1, batches run at once.
-        metrics: a `keras_cd.serving.metrics.Metrics`, or None.
+        num_threads: int >= 1, batches run at once. Defaults to `1`.
+        metrics: a `keras_cd.serving.Metrics`, or None. Defaults to `None`.
 
     Raises:
         ValueError: if an argument is out of range.
 
-    Example: three requests of 1, 2 and 3 rows run as one call of 6 rows,
-    and each gets its own rows back.
+    Example:
+    Three requests of 1, 2 and 3 rows run as one call of 6 rows, and each
+    gets its own rows back.
 
     >>> import asyncio
-    >>> import numpy as np
-    >>> from keras_cd.serving import Batcher, ParsedRequest
+    >>> import numpy as np, keras_cd
     >>> class Doubler:  # stands for an OnnxModel: run(feeds) -> list of outputs
     ...     calls = []
     ...     def run(self, feeds):
     ...         self.calls.append(len(feeds["x"]))
     ...         return [feeds["x"] * 2]
     >>> async def serve(model, requests):
-    ...     batcher = Batcher(max_batch_size=8, batch_timeout=0.05, max_queue_size=16)
+    ...     batcher = keras_cd.serving.Batcher(
+    ...         max_batch_size=8, batch_timeout=0.05, max_queue_size=16)
     ...     batcher.start()
     ...     outputs = await asyncio.gather(*(batcher.submit(model, r) for r in requests))
     ...     await batcher.stop()
     ...     return [o[0].ravel().tolist() for o in outputs]
     >>> model = Doubler()
-    >>> requests = [ParsedRequest({"x": np.full((n, 1), n, "float32")}, True) for n in (1, 2, 3)]
+    >>> requests = [
+    ...     keras_cd.serving.ParsedRequest({"x": np.full((n, 1), n, "float32")}, True)
+    ...     for n in (1, 2, 3)]
     >>> asyncio.run(serve(model, requests))
     [[2.0], [4.0, 4.0], [6.0, 6.0, 6.0]]
     >>> model.calls
@@ -127,11 +153,19 @@ class Batcher:
             self._executor.shutdown(wait=False)  # no batch is left to run
 
     async def submit(self, model, request):
-        """Queues `request` (a `ParsedRequest`) for `model`; returns its output rows.
+        """Queues `request` for `model` and waits for its output rows.
+
+        Args:
+            model: an `OnnxModel` (anything with `run(feeds) -> outputs`).
+            request: a `ParsedRequest`.
+
+        Returns:
+            list of arrays, the request's own rows of each output.
 
         Raises:
             QueueFull: if `max_queue_size` requests already wait.
             RuntimeError: if the batcher was not started or has stopped.
+            Exception: whatever `model.run` raised on this request's rows.
         """
         if not self.alive:
             raise RuntimeError("The batcher is not running; start it with Batcher.start().")

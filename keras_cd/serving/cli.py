@@ -1,5 +1,8 @@
 """Command line of the model server: `keras-cd-serve MODEL [flags]`.
 
+Serves an ONNX export of a keras_cd network (`keras_cd.export.to_onnx`;
+with `monte_carlo=True` each request is one noisy pass of a CD network):
+
     keras-cd-serve model.onnx --name cd_resnet --port 8501
     keras-cd-serve models/cd_resnet --name cd_resnet    # models/cd_resnet/<version>/model.onnx
     python -m keras_cd.serving model.onnx --max-batch-size 64 --batch-timeout-ms 2
@@ -123,7 +126,29 @@ def _raise_open_files_limit():
 
 
 def main(argv=None):
-    """Runs the server; `argv` defaults to `sys.argv[1:]`."""
+    """Runs the model server until SIGTERM or SIGINT: the `keras-cd-serve` command.
+
+    Loads the model (a file, or the newest complete version of a base
+    folder), binds the port, prints `serving NAME from MODEL on
+    http://HOST:PORT/v1/models/NAME` once it listens, serves, and on
+    SIGTERM drains and prints `stopped: N requests accepted, N answered`.
+    The flags are listed by `keras-cd-serve --help`.
+
+    Args:
+        argv: list of str, the command-line arguments. Defaults to `None`,
+            `sys.argv[1:]`.
+
+    Raises:
+        SystemExit: for invalid flags, a missing dependency, a model ONNX
+            Runtime cannot load, or a port that cannot be bound.
+
+    Example:
+    ```python
+    from keras_cd.serving import main
+
+    main(["model.onnx", "--name", "cd_resnet", "--port", "8501", "--max-batch-size", "64"])
+    ```
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     for name in ("max_values", "max_batch_size", "max_queue_size", "batch_threads"):

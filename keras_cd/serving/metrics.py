@@ -1,5 +1,9 @@
 """Prometheus metrics of the model server, served on `/metrics`.
 
+How a deployment of a served keras_cd network is watched: request rates
+and latencies, how much dynamic batching merges, and which model version
+answers.
+
 - `keras_cd_serving_requests_total{endpoint, code}`: answered requests.
 - `keras_cd_serving_request_duration_seconds{endpoint}`: request latency,
   from the request's headers to the end of its answer.
@@ -22,7 +26,35 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class Metrics:
-    """The server's Prometheus instruments, in a registry of their own."""
+    """The server's Prometheus instruments, in a registry of their own.
+
+    The instruments of the module docstring; each `Metrics` has its own
+    `prometheus_client.CollectorRegistry`, so two servers in one process
+    keep separate counts.
+
+    Attributes:
+        registry: the `prometheus_client.CollectorRegistry`.
+        requests: Counter `keras_cd_serving_requests_total{endpoint, code}`.
+        latency: Histogram `keras_cd_serving_request_duration_seconds{endpoint}`.
+        batch_size: Histogram `keras_cd_serving_batch_size`.
+        inference: Histogram `keras_cd_serving_inference_duration_seconds`.
+        queue_depth: Gauge `keras_cd_serving_queue_depth`.
+        model_version: Gauge `keras_cd_serving_model_version`.
+        content_type: str, the media type of `render()`.
+
+    Raises:
+        ImportError: without `prometheus_client` (`pip install
+            'keras-cd[serve]'`).
+
+    Example:
+    >>> import keras_cd
+    >>> metrics = keras_cd.serving.Metrics()
+    >>> metrics.observe_request("predict", 200, 0.004)
+    >>> metrics.observe_batch(rows=6, seconds=0.002)
+    >>> text = metrics.render().decode()
+    >>> 'keras_cd_serving_requests_total{code="200",endpoint="predict"} 1.0' in text
+    True
+    """
 
     def __init__(self):
         prometheus = require("prometheus_client")
@@ -66,15 +98,31 @@ class Metrics:
         self.content_type = prometheus.CONTENT_TYPE_LATEST
 
     def observe_request(self, endpoint, code, seconds):
-        """Counts one answered request and its latency."""
+        """Counts one answered request and its latency.
+
+        Args:
+            endpoint: str, e.g. `"predict"`, `"metadata"`, `"status"`.
+            code: int, the HTTP status code.
+            seconds: float, from the request's headers to the end of its
+                answer.
+        """
         self.requests.labels(endpoint, str(code)).inc()
         self.latency.labels(endpoint).observe(seconds)
 
     def observe_batch(self, rows, seconds):
-        """Records one ONNX Runtime call of `rows` rows that took `seconds`."""
+        """Records one ONNX Runtime call of `rows` rows that took `seconds`.
+
+        Args:
+            rows: int, the rows of the call (merged requests).
+            seconds: float, the call's duration.
+        """
         self.batch_size.observe(rows)
         self.inference.observe(seconds)
 
     def render(self):
-        """The metrics in Prometheus' text format, bytes."""
+        """The metrics in Prometheus' text format.
+
+        Returns:
+            bytes, what `/metrics` answers.
+        """
         return self._generate(self.registry)

@@ -1,9 +1,14 @@
 """One loaded model version: an ONNX Runtime session and TF Serving's JSON mapping.
 
-`OnnxModel` turns a `:predict` body into input arrays (`parse`), runs a
+A keras_cd network exported to ONNX (`keras_cd.export.to_onnx`) runs here
+without Keras or TensorFlow; a CD network exported with `monte_carlo=True`
+takes its diffusion noise as the input `NOISE_INPUT`, drawn fresh for every
+request, so each answer is one Monte-Carlo pass. `OnnxModel` turns a
+`:predict` body into input arrays (`parse`, a `ParsedRequest`), runs a
 batch of them (`run`) and turns output rows back into TensorFlow Serving's
 JSON answer (`encode`). Parsing and encoding are separate from running so
-that the batcher can merge the rows of several requests into one call.
+that the batcher can merge the rows of several requests into one call. A
+request the server refuses raises `RequestError`.
 """
 
 import os
@@ -13,6 +18,10 @@ from http import HTTPStatus
 import numpy as np
 
 NOISE_INPUT = "noise"  # keras_cd.export.noise_input.NOISE_INPUT_NAME
+"""str, the name of a Monte-Carlo model's noise input, `(batch, width)` standard normal.
+
+A request may send it (to fix the pass); otherwise the server draws it.
+"""
 ONNX_TYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -30,7 +39,27 @@ TF_DTYPES = {
 
 
 class RequestError(Exception):
-    """A request the server answers with `status` and `{"error": message}`."""
+    """A request the server answers with `status` and `{"error": message}`.
+
+    Raised while a request is resolved, parsed or run; the endpoint turns it
+    into the JSON error answer, with `headers` (e.g. `Retry-After`).
+
+    Args:
+        status: int or `http.HTTPStatus`, the answer's status code.
+        message: str, what is wrong and how to fix it.
+        headers: dict or None, extra headers of the answer. Defaults to
+            `None`.
+
+    Attributes:
+        status: int, the status code.
+        headers: dict, the extra headers (empty when none).
+
+    Example:
+    >>> import keras_cd
+    >>> error = keras_cd.serving.RequestError(400, "Invalid request: no instances.")
+    >>> error.status, str(error), error.headers
+    (400, 'Invalid request: no instances.', {})
+    """
 
     def __init__(self, status, message, headers=None):
         super().__init__(message)
@@ -39,7 +68,18 @@ class RequestError(Exception):
 
 
 def require(module):
-    """Imports a dependency of the server, or says which `pip install` brings it."""
+    """Imports a dependency of the server, or says which `pip install` brings it.
+
+    Args:
+        module: str, the module's name.
+
+    Returns:
+        The imported module.
+
+    Raises:
+        ImportError: naming `pip install 'keras-cd[serve]'`, when the module
+            is not installed.
+    """
     import importlib
 
     try:
@@ -54,8 +94,28 @@ def require(module):
 class ParsedRequest:
     """A validated `:predict` request: its input arrays and the answer's format.
 
-    `key` says which requests can share a batch: those with the same inputs,
-    feature shapes and dtypes.
+    What `OnnxModel.parse` returns and `Batcher.submit` queues. `key` says
+    which requests can share a batch: those with the same inputs, feature
+    shapes and dtypes.
+
+    Args:
+        feeds: dict of input name -> array, all with the same number of
+            rows (for a Monte-Carlo model, the noise rows included).
+        row_format: bool, True for a row-format request (`"instances"`,
+            answered with `"predictions"`), False for columnar (`"inputs"`,
+            answered with `"outputs"`).
+
+    Attributes:
+        feeds: dict of input name -> array.
+        rows: int, the request's rows (instances).
+        row_format: bool.
+        key: tuple, (name, feature shape, dtype) of every input, sorted.
+
+    Example:
+    >>> import numpy as np, keras_cd
+    >>> request = keras_cd.serving.ParsedRequest({"x": np.zeros((3, 2), "float32")}, True)
+    >>> request.rows, request.key
+    (3, (('x', (2,), '<f4'),))
     """
 
     __slots__ = ("feeds", "rows", "row_format", "key")
@@ -79,16 +139,33 @@ class OnnxModel:
     Args:
         path: str, the `.onnx` file.
         name: str, the model name in the URL.
-        version: int, the version number reported by the server.
+        version: int, the version number reported by the server. Defaults to `1`.
         seed: int or None, seed of the noise drawn for Monte-Carlo models.
             Defaults to `None` (fresh entropy).
         intra_op_threads: int, ONNX Runtime's threads per call; `0` lets it
             choose (one per core). Defaults to `0`.
 
+    Attributes:
+        path: str, the `.onnx` file.
+        name: str, the model name.
+        version: int, the version number.
+        session: the `onnxruntime.InferenceSession`.
+        inputs: list of `(name, shape, dtype)` of the model's inputs
+            (None for a dimension or type it leaves open).
+        outputs: list of str, the output names.
+        monte_carlo: bool, whether the model has a `noise` input.
+
     Raises:
-        ImportError: if onnxruntime is not installed.
+        ImportError: if onnxruntime or orjson is not installed.
         ValueError: if the file cannot be loaded, or its `noise` input has no
             fixed width.
+
+    Example:
+    ```python
+    model = keras_cd.serving.OnnxModel("model.onnx", "cd_resnet")
+    request = model.parse(b'{"instances": [[0.0, 1.0]]}')  # noise drawn here
+    body = model.encode(model.run(request.feeds), request.row_format)
+    ```
     """
 
     def __init__(self, path, name, version=1, seed=None, intra_op_threads=0):
@@ -136,7 +213,12 @@ class OnnxModel:
         return ["batch" if i == 0 else ("any" if d is None else d) for i, d in enumerate(shape)]
 
     def metadata(self):
-        """GET .../metadata as TensorFlow Serving answers it (a SignatureDefMap in JSON)."""
+        """GET .../metadata as TensorFlow Serving answers it (a SignatureDefMap in JSON).
+
+        Returns:
+            dict: `model_spec` (name, version) and the `serving_default`
+            signature's inputs and outputs (dtype, shape, name).
+        """
 
         def tensor_info(name, shape, dtype):
             return {
@@ -288,17 +370,43 @@ class OnnxModel:
         return ParsedRequest(feeds, row_format)
 
     def draw_noise(self, rows):
-        """Standard normal noise for `rows` Monte-Carlo passes, drawn fresh."""
+        """Standard normal noise for `rows` Monte-Carlo passes, drawn fresh.
+
+        Thread-safe; seeded by `seed` and the version when a seed was given.
+
+        Args:
+            rows: int, the passes (one per instance).
+
+        Returns:
+            (rows, width) array of the noise input's dtype.
+        """
         shape, dtype = self.specs[NOISE_INPUT]
         with self._rng_lock:
             return self._rng.standard_normal((rows, shape[1]), dtype=np.float64).astype(dtype)
 
     def run(self, feeds):
-        """Runs ONNX Runtime on `feeds` (name -> array); returns the outputs, a list."""
+        """Runs ONNX Runtime on `feeds`.
+
+        Args:
+            feeds: dict of input name -> array (e.g. `ParsedRequest.feeds`,
+                or the merged rows of several).
+
+        Returns:
+            list of arrays, one per output, one row per input row.
+        """
         return self.session.run(None, feeds)
 
     def encode(self, outputs, row_format):
-        """TF Serving's JSON answer (bytes) for one request's output rows."""
+        """TF Serving's JSON answer for one request's output rows.
+
+        Args:
+            outputs: list of arrays, the request's rows of each output.
+            row_format: bool, answer `{"predictions": ...}` (True) or
+                `{"outputs": ...}` (False).
+
+        Returns:
+            bytes, the JSON body.
+        """
         import orjson
 
         outputs = [np.ascontiguousarray(o) for o in outputs]

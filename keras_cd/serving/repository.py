@@ -1,14 +1,16 @@
 """Model versions on disk: one `.onnx` file, or a base path of numbered folders.
 
-TensorFlow Serving's layout: `BASE/1/model.onnx`, `BASE/2/model.onnx`, ...
-The newest complete version is served (TF Serving's default version policy,
-`latest`). A version is complete when its folder, named by digits only,
-holds `model.onnx` (or exactly one visible `*.onnx` file) that ONNX Runtime
-loads. `scan()` looks again; the server calls it every `--poll-seconds`, so a
-new version appears without a restart. Write a new version atomically: build
-the folder under another name and rename it into place, or export with
-`keras_cd.export.to_onnx(model, "BASE/3/model.onnx")`, which writes the file
-beside its final name and renames it. A version that fails to load is
+How a retrained keras_cd network (a new ONNX export) replaces the served
+one without a restart. TensorFlow Serving's layout: `BASE/1/model.onnx`,
+`BASE/2/model.onnx`, ... The newest complete version is served (TF
+Serving's default version policy, `latest`). A version is complete when its
+folder, named by digits only, holds `model.onnx` (or exactly one visible
+`*.onnx` file) that ONNX Runtime loads. `scan()` looks again; the server
+calls it every `--poll-seconds`, so a new version appears without a
+restart. Write a new version atomically: build the folder under another
+name and rename it into place, or export with
+`keras_cd.export.to_onnx(model, "BASE/3/model.onnx")`, which writes the
+file beside its final name and renames it. A version that fails to load is
 reported and skipped (the current one stays) until its file changes.
 """
 
@@ -42,6 +44,13 @@ class ModelRepository:
 
     Raises:
         ValueError: if `path` is neither an `.onnx` file nor a folder.
+
+    Example:
+    ```python
+    repository = keras_cd.serving.ModelRepository("models/cd_resnet", "cd_resnet")
+    repository.scan()  # loads models/cd_resnet/<newest>/model.onnx
+    repository.current.version, repository.states  # e.g. 2, {2: "AVAILABLE"}
+    ```
     """
 
     def __init__(self, path, name, seed=None, intra_op_threads=0):
@@ -73,7 +82,12 @@ class ModelRepository:
         return os.path.join(folder, names[0]) if len(names) == 1 else None
 
     def versions(self):
-        """Complete-looking versions on disk, newest first: a list of (version, file)."""
+        """Complete-looking versions on disk, newest first.
+
+        Returns:
+            list of `(version, file)`: int and the path of its `.onnx` file
+            (not loaded yet).
+        """
         if self.single_file:
             return [(1, self.path)]
         try:
@@ -90,11 +104,17 @@ class ModelRepository:
         return sorted(found, reverse=True)
 
     def scan(self):
-        """Serves the newest version that loads; returns True when it changed.
+        """Serves the newest version that loads.
 
         Blocking (loads models): the server runs it in a worker thread. A
         version whose file failed to load is not tried again until the file
         changes (size or modification time).
+
+        Returns:
+            bool, True when the served version changed.
+
+        Raises:
+            ValueError: for a single `.onnx` file that fails to load.
         """
         with self._lock:
             for version, model_file in self.versions():
@@ -134,7 +154,15 @@ class ModelRepository:
             return False
 
     def resolve(self, version=None):
-        """The model answering a request for `version` (None: the served one), or None."""
+        """The model answering a request for `version`.
+
+        Args:
+            version: str or None, the version in the request's path. Defaults
+                to `None`, the served one.
+
+        Returns:
+            The served `OnnxModel` when it is that version, else None.
+        """
         current = self.current
         if current is None or (version is not None and str(current.version) != version):
             return None

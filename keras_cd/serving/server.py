@@ -1,8 +1,10 @@
 """Running the application on uvicorn, with per-request timeouts and a graceful drain.
 
-uvicorn holds every connection in one event loop (uvloop and httptools when
-installed), so an idle or stalled connection costs a socket and a few
-objects, never a worker. On top of uvicorn's keep-alive timeout this adds:
+The process side of serving a keras_cd network: `bind` the port, then
+`serve` the application of `keras_cd.serving.create_app`. Uvicorn holds
+every connection in one event loop (uvloop and httptools when installed),
+so an idle or stalled connection costs a socket and a few objects, never a
+worker. On top of uvicorn's keep-alive timeout this adds:
 
 - a keep-alive timer from the moment a connection opens (uvicorn starts it
   only after a first answer), so a client that connects and sends nothing
@@ -36,7 +38,7 @@ _TIMEOUT_RESPONSE = (
 
 
 def timed_protocol(request_timeout):
-    """uvicorn's httptools protocol with an idle timer from connect and a request timeout.
+    """Uvicorn's httptools protocol with an idle timer from connect and a request timeout.
 
     Args:
         request_timeout: float, seconds a request may take to arrive in full.
@@ -93,8 +95,25 @@ def bind(host, port, backlog=2048):
     Connections that arrive before the server runs wait in the kernel's
     queue (`backlog`), so a client may connect as soon as this returns.
 
+    Args:
+        host: str, the address, e.g. `"127.0.0.1"` or `"::1"`.
+        port: int, the port; `0` picks a free one.
+        backlog: int, connections the kernel queues before they are
+            accepted. Defaults to `2048`.
+
+    Returns:
+        The listening `socket.socket` (inheritable), for `serve`.
+
     Raises:
         OSError: if the address cannot be bound.
+
+    Example:
+    >>> import keras_cd
+    >>> sock = keras_cd.serving.bind("127.0.0.1", 0)  # a free port
+    >>> host, port = sock.getsockname()
+    >>> host, port > 0
+    ('127.0.0.1', True)
+    >>> sock.close()
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -133,6 +152,15 @@ def serve(
             accepted. Defaults to `2048`.
         verbose: bool, log every request (uvicorn's access log, to stdout).
             Defaults to `False`.
+
+    Raises:
+        ImportError: without uvicorn (`pip install 'keras-cd[serve]'`).
+
+    Example:
+    ```python
+    app = keras_cd.serving.create_app(repository, batcher, metrics)
+    keras_cd.serving.serve(app, keras_cd.serving.bind("0.0.0.0", 8501), drain_timeout=10)
+    ```
     """
     uvicorn = require("uvicorn")
     state = app.state.serving
