@@ -10,6 +10,10 @@ committed by a SHA-256 manifest, and verifies it on restore;
 atomically.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 import hashlib
 import json
 import os

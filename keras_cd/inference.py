@@ -17,6 +17,10 @@ of Wang, Bao & Shi (arXiv 2403.15726).
 [`feynman_kac_model`][keras_cd.inference.feynman_kac_model] compute that mean.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 import contextlib
 
 import keras

@@ -21,6 +21,10 @@ Monte-Carlo estimate of u(x, t) itself
 `ABSTAIN` (-1), the class returned where the smoothed classifier abstains.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 import keras
 import numpy as np
 from keras import ops

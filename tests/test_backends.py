@@ -43,3 +43,56 @@ print("core ok without tensorflow")
 @pytest.mark.slow
 def test_the_core_runs_on_jax_without_tensorflow():
     run_on_backend(WITHOUT_TENSORFLOW, "core ok without tensorflow")
+
+
+MISSING_TENSORFLOW = """
+import sys
+
+class Absent:  # `import tensorflow` fails as on a machine where it is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, Absent())
+import numpy as np
+import keras_cd  # lazy: succeeds, and the NumPy-only parts work without a backend
+
+senders, receivers, weights = keras_cd.graph.laplacian(np.ones((3, 3)) - np.eye(3), "symmetric")
+assert np.allclose(np.bincount(senders, weights, minlength=3), 0)  # L @ 1 == 0
+try:
+    keras_cd.CDBlock
+except ImportError as error:
+    print("MESSAGE", error)
+else:
+    raise AssertionError("keras_cd.CDBlock imported without the backend's package")
+"""
+
+
+def test_a_missing_backend_package_says_which_and_how_to_fix_it(tmp_path):
+    """No KERAS_BACKEND, no keras.json, no TensorFlow: the error names the backend,
+    where it came from, the missing package, the extra to install and the
+    installed backend to switch to."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["KERAS_HOME"] = str(tmp_path)  # no keras.json: Keras' default backend
+    result = subprocess.run(
+        [sys.executable, "-c", MISSING_TENSORFLOW],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    message = result.stdout.split("MESSAGE ", 1)[1]
+    for part in (
+        "Keras' 'tensorflow' backend",
+        "KERAS_BACKEND is not set",
+        "package 'tensorflow' is not installed",
+        'pip install "keras-cd[tensorflow]"',
+        "export KERAS_BACKEND=jax",
+    ):
+        assert part in message, (part, message)

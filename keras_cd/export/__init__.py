@@ -23,6 +23,10 @@ over fresh noise.
   [`ParityError`][keras_cd.export.ParityError] when they differ.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 from keras_cd.export.noise_input import noise_width, with_noise_input
 from keras_cd.export.onnx import DEFAULT_OPSET, to_onnx
 from keras_cd.export.parity import ExportReport, ParityError, check_parity

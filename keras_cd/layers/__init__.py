@@ -25,6 +25,10 @@ Every layer is registered with `keras.saving.register_keras_serializable`, so
 a saved `.keras` file loads without `custom_objects`.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 from keras_cd.layers.cd_block import CDBlock
 from keras_cd.layers.dense_cd_block import DenseCDBlock
 from keras_cd.layers.diffusion_noise import DiffusionNoise

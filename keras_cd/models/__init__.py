@@ -11,6 +11,10 @@ convection-diffusion equation u_t = v . grad u + (sigma^2 / 2) Laplacian u:
   classification.
 """
 
+# First: a missing backend package gets an error that says how to fix it.
+from keras_cd import _keras  # noqa: F401
+
+# isort: split
 from keras_cd.models.cd_resnet import cd_resnet
 from keras_cd.models.coin import ResidualBaseClassifier, coin_classifier
 
