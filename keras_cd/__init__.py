@@ -34,7 +34,7 @@ imported, `import keras_cd` imports the layers at once, so that
 import importlib
 import sys
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "checkpoint",
@@ -60,6 +60,7 @@ _NAMES = {
     "DiffusionNoise": "keras_cd.layers",
     "GaussianKernelGraph": "keras_cd.layers",
     "GraphDiffusion": "keras_cd.layers",
+    "PrecomputedDiffusion": "keras_cd.layers",
     "monte_carlo": "keras_cd.inference",
 }
 
@@ -70,6 +71,7 @@ __all__ = sorted(
         "DiffusionNoise",
         "GaussianKernelGraph",
         "GraphDiffusion",
+        "PrecomputedDiffusion",
         "checkpoint",
         "datasets",
         "distribute",

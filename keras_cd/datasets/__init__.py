@@ -14,22 +14,47 @@ The loaders:
 - [`load_england_covid`][keras_cd.datasets.load_england_covid] (a
   [`CovidData`][keras_cd.datasets.CovidData]): daily COVID-19 cases on daily
   mobility graphs, for forecasting;
+- the forecasting protocol's pieces, from the training period only where
+  they are statistics: [`missing_mask`][keras_cd.datasets.missing_mask],
+  [`region_statistics`][keras_cd.datasets.region_statistics],
+  [`standardize`][keras_cd.datasets.standardize],
+  [`forecasting_windows`][keras_cd.datasets.forecasting_windows] (a
+  [`Windows`][keras_cd.datasets.Windows]),
+  [`temporal_split`][keras_cd.datasets.temporal_split] and
+  [`mobility_laplacian`][keras_cd.datasets.mobility_laplacian];
 - [`resumable_epochs`][keras_cd.datasets.resumable_epochs]: a tf.data stream
   whose every epoch is a function of (seed, epoch), so that a resumed run
   sees the batches the uninterrupted run would have.
 """
 
 from keras_cd.datasets.digits import load_digits
-from keras_cd.datasets.england_covid import CovidData, load_england_covid
+from keras_cd.datasets.england_covid import (
+    CovidData,
+    Windows,
+    forecasting_windows,
+    load_england_covid,
+    missing_mask,
+    mobility_laplacian,
+    region_statistics,
+    standardize,
+    temporal_split,
+)
 from keras_cd.datasets.epochs import resumable_epochs
 from keras_cd.datasets.gnnbench import GraphData, load_gnnbench, random_split
 
 __all__ = [
     "CovidData",
     "GraphData",
+    "Windows",
+    "forecasting_windows",
     "load_digits",
     "load_england_covid",
     "load_gnnbench",
+    "missing_mask",
+    "mobility_laplacian",
     "random_split",
+    "region_statistics",
     "resumable_epochs",
+    "standardize",
+    "temporal_split",
 ]
