@@ -61,6 +61,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--workers", type=int, default=1, help="runs trained at a time")
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compile each run with XLA (default, as Keras' jit_compile); --no-jit-compile "
+        "builds a plain graph: quicker to build, slower per run, for a few short runs",
+    )
     parser.add_argument("--num-steps", type=int, help="COIN's diffusion steps (0: the base)")
     parser.add_argument("--sigma2", type=float, help="COIN's diffusion step size")
     parser.add_argument("--plot", help="PNG of observed, hidden and predicted cases (first run)")
@@ -92,6 +99,7 @@ def main(argv=None):
             epochs=args.epochs,
             missing_rate=args.missing_rate,
             standardization=args.standardization,
+            jit_compile=args.jit_compile,
             **settings,
         )
         trainer.windows(args.seed)  # fail early on an impossible masking

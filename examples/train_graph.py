@@ -64,6 +64,13 @@ def parse_args(argv=None):
     parser.add_argument("--num-inits", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="runs trained at a time")
+    parser.add_argument(
+        "--jit-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="compile each run with XLA (default, as Keras' jit_compile); --no-jit-compile "
+        "builds a plain graph: quicker to build, slower per run, for a few short runs",
+    )
     parser.add_argument("--output", help="write every run's figures to this JSON file")
     parser.add_argument(
         "--setting", help="JSON file of a setting: read it, or with --search write the winner"
@@ -146,6 +153,7 @@ def chosen_setting(args, data):
             patience=args.patience,
             max_epochs=args.max_epochs,
             callback=report,
+            jit_compile=args.jit_compile,
         )
         result.save(args.setting)
         print(f"chosen on validation ({result.validation_accuracy:.2f}), saved to {args.setting}")
@@ -175,7 +183,12 @@ def main(argv=None):
         )
         method, settings = chosen_setting(args, data)
         trainer = nc.NodeClassificationTrainer(
-            data, method, patience=args.patience, max_epochs=args.max_epochs, **settings
+            data,
+            method,
+            patience=args.patience,
+            max_epochs=args.max_epochs,
+            jit_compile=args.jit_compile,
+            **settings,
         )  # warns when the explicit step is unstable on this graph
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")

@@ -28,7 +28,7 @@ def data(tmp_path_factory):
 
 def test_end_to_end_on_a_synthetic_dataset(script, data, tmp_path, capsys):
     argv = ["--data", data, "--num-splits", "2", "--num-inits", "2", "--epochs", "20"]
-    argv += ["--missing-rate", "0.8", "--plot", str(tmp_path / "plot.png")]
+    argv += ["--missing-rate", "0.8", "--plot", str(tmp_path / "plot.png"), "--no-jit-compile"]
     script.main(argv + ["--output", str(tmp_path / "runs.json")])
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.fullmatch(r"test MSE: \d+\.\d{4} ± \d+\.\d{4} over 4 runs", lines[-1]), lines[-1]
@@ -49,7 +49,7 @@ def test_end_to_end_on_a_synthetic_dataset(script, data, tmp_path, capsys):
 
 def test_the_reference_standardization_and_clear_errors(script, data, tmp_path, capsys):
     argv = ["--data", data, "--method", "linear", "--num-splits", "1", "--num-inits", "1"]
-    argv += ["--missing-rate", "0.8"]
+    argv += ["--missing-rate", "0.8", "--no-jit-compile"]
     records = {}
     for standardization in ("training", "reference"):
         output = str(tmp_path / f"{standardization}.json")
@@ -83,6 +83,7 @@ def test_failed_runs_are_named_and_never_averaged(script, data, tmp_path, capsys
 
     monkeypatch.setattr(ForecastingTrainer, "_reinitialize", diverge)
     argv = ["--data", data, "--method", "mlp", "--epochs", "5", "--missing-rate", "0.8"]
+    argv += ["--no-jit-compile"]
     output = str(tmp_path / "runs.json")
     script.main(argv + ["--num-splits", "2", "--num-inits", "2", "--output", output])
     captured = capsys.readouterr()

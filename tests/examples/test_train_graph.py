@@ -13,7 +13,9 @@ SCRIPT = os.path.join(ROOT, "examples", "train_graph.py")
 
 
 def run(*argv):
-    return run_main("examples/train_graph.py", *argv)
+    """The script in-process, each run built as a plain graph (its XLA path is the
+    trainer's, tested in tests/test_node_classification.py)."""
+    return run_main("examples/train_graph.py", *argv, "--no-jit-compile")
 
 
 def planted_partition(path, classes=3, per_class=60, seed=0):
