@@ -5,13 +5,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
 
-.PHONY: install install-torch train demo test test-slow test-jax test-torch lint dist clean
+.PHONY: install install-torch train demo test test-slow test-jax test-torch lint docs dist clean
 
 install: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -e ".[tensorflow,test,examples,export,data]"
+	$(BIN)/python -m pip install --disable-pip-version-check -e ".[tensorflow,test,examples,export,data,docs]"
 	touch $(STAMP)
 
 # The main job: CIFAR-10 through tensorflow-datasets. Offline: make train ARGS="--dataset digits"
@@ -69,6 +69,11 @@ test-torch: $(TORCH_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The documentation site (MkDocs, Material, mkdocstrings) into build/site; a broken
+# reference or link, or a docstring the API reference cannot render, fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 # The release artifacts: wheel and sdist built and checked by twine; the wheel
 # installed into a clean environment with the JAX backend only (no TensorFlow),

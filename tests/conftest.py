@@ -16,6 +16,7 @@ TENSORFLOW_ONLY = {
     "tests/export",
     "tests/serving",
     "tests/test_checkpoint.py",
+    "tests/test_code_blocks.py",
     "tests/test_distribute.py",
 }
 
@@ -31,6 +32,7 @@ BACKEND_INDEPENDENT = {
     "tests/test_docs.py",
     "tests/test_files.py",
     "tests/test_reporting.py",
+    "tests/test_site.py",
 }
 
 
