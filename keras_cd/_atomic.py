@@ -4,6 +4,8 @@ The implementation behind the public `keras_cd.files.atomic_path`, used by the
 checkpoints, the exporters and the benchmark records.
 """
 
+from __future__ import annotations
+
 import contextlib
 import ctypes
 import errno
@@ -11,6 +13,7 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator
 
 
 def _fsync_directory(directory):
@@ -114,7 +117,9 @@ def _recover(directory, name, final_path):
 
 
 @contextlib.contextmanager
-def atomic_path(final_path, suffix="", overwrite=True):
+def atomic_path(
+    final_path: str | os.PathLike, suffix: str = "", overwrite: bool = True
+) -> Iterator[str]:
     """Yields a temporary sibling of `final_path` to write a file or folder.
 
     Write the new content to the yielded path with any writer (a file, or a

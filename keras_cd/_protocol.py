@@ -11,6 +11,8 @@ failed and goes on (`on_failure="record"`) or re-raises it (`"raise"`);
 the protocols then average finished runs only and say how many failed.
 """
 
+from __future__ import annotations
+
 import math
 import threading
 import time
@@ -51,7 +53,7 @@ class RunFailedError(FloatingPointError):
     {'split_seed': 0, 'init_seed': 3, 'epoch': 12, 'reason': 'training loss = nan'}
     """
 
-    def __init__(self, split_seed, init_seed, epoch, reason, fix):
+    def __init__(self, split_seed: int, init_seed: int, epoch: int, reason: str, fix: str) -> None:
         self.split_seed, self.init_seed = int(split_seed), int(init_seed)
         self.epoch, self.reason = int(epoch), reason
         super().__init__(
@@ -59,7 +61,7 @@ class RunFailedError(FloatingPointError):
             f"{self.epoch}: {reason}. Its weights and figures are discarded. {fix}"
         )
 
-    def record(self):
+    def record(self) -> dict:
         """The failure as a JSON-ready dict: split_seed, init_seed, epoch, reason.
 
         Returns:
@@ -97,7 +99,7 @@ def summary(mean, std, runs, failed, digits):
     return text
 
 
-def seeds(num_splits, num_inits, seed=0):
+def seeds(num_splits: int, num_inits: int, seed: int = 0) -> list[tuple[int, int]]:
     """The protocol's (split seed, init seed) pairs.
 
     Splits `seed + s`, inits `seed * 1000 + s * num_inits + i`, as

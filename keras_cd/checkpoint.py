@@ -10,6 +10,8 @@ committed by a SHA-256 manifest, and verifies it on restore;
 atomically.
 """
 
+from __future__ import annotations
+
 # First: a missing backend package gets an error that says how to fix it.
 from keras_cd import _keras  # noqa: F401
 
@@ -267,13 +269,13 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         True
     """
 
-    def __init__(self, directory, keep=2, write=True):
+    def __init__(self, directory: str | os.PathLike, keep: int = 2, write: bool = True) -> None:
         super().__init__()
         keep = _validation.positive_int("keep", keep, "Use keep=2 to keep the two newest.")
         self.directory = os.fspath(directory)
         self.keep = keep
         self.write = _validation.boolean("write", write)
-        self.restored_epoch = None  # set by restore()
+        self.restored_epoch: int | None = None  # set by restore()
         self._check_directory()
 
     def _check_directory(self):
@@ -284,7 +286,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 f"directory={self.directory!r}. Move that file away, or pass another folder."
             )
 
-    def checkpoints(self):
+    def checkpoints(self) -> list[tuple[int, str]]:
         """Lists the checkpoints in `directory`, newest first.
 
         Returns:
@@ -301,7 +303,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 found.append((int(match.group(1)), os.path.join(self.directory, name)))
         return sorted(found, reverse=True)
 
-    def restore(self, model):
+    def restore(self, model: keras.Model) -> int:
         """Loads the newest intact checkpoint into `model`.
 
         Checkpoints are tried newest first. One that fails verification (see
@@ -458,7 +460,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 variable.assign(value)
             raise _Corrupt(f"Keras could not load it ({type(error).__name__}: {error})") from None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         """Refuses to train into a folder holding checkpoints newer than the restored one.
 
         Raises:
@@ -479,7 +481,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 "use a new directory."
             )
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Writes the checkpoint of `epoch + 1` completed epochs, then prunes old ones.
 
         Raises:
@@ -537,7 +539,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 os.remove(_manifest_path(path))
 
 
-def save_model(model, path, overwrite=True):
+def save_model(model: keras.Model, path: str | os.PathLike, overwrite: bool = True) -> None:
     """Saves `model` as `model.save(path)` does, atomically.
 
     The `.keras` file is written to a temporary sibling, flushed and renamed

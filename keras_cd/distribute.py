@@ -14,7 +14,15 @@ dX = v(X, t) dt + sigma dW as one device would over the global batch.
 `STRATEGIES` lists the names `make_strategy` accepts.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import contextlib
+
+    import tensorflow as tf
 
 # The names `make_strategy` accepts.
 STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "one_device", "default")
@@ -53,14 +61,16 @@ class SingleDevice:
     num_replicas_in_sync = 1
     cluster_resolver = None
 
-    def scope(self):
+    def scope(self) -> contextlib.nullcontext[None]:
         """Returns a context manager that does nothing."""
         import contextlib
 
         return contextlib.nullcontext()
 
 
-def make_strategy(name="auto", cpu_replicas=1, tpu=None):
+def make_strategy(
+    name: str = "auto", cpu_replicas: int = 1, tpu: str | None = None
+) -> tf.distribute.Strategy | SingleDevice:
     """Returns a tf.distribute strategy by name.
 
     On JAX or PyTorch, `"auto"` and `"default"` give a `SingleDevice` (use
@@ -142,7 +152,7 @@ def make_strategy(name="auto", cpu_replicas=1, tpu=None):
     return tf.distribute.get_strategy()
 
 
-def patch_multi_worker_reduce(strategy):
+def patch_multi_worker_reduce(strategy: tf.distribute.Strategy) -> tf.distribute.Strategy:
     """Lets Keras 3's `fit` run under MultiWorkerMirroredStrategy.
 
     Keras 3 ([keras-team/keras#20585](https://github.com/keras-team/keras/issues/20585),
@@ -193,7 +203,7 @@ def patch_multi_worker_reduce(strategy):
     return strategy
 
 
-def is_chief(strategy):
+def is_chief(strategy: tf.distribute.Strategy | SingleDevice) -> bool:
     """Returns whether this process is the cluster's chief (the one that writes files).
 
     True outside multi-worker training; otherwise the `chief` task, or worker

@@ -15,14 +15,22 @@ training checkpoints, the exported models and the benchmark results, and it
 imports neither Keras nor TensorFlow.
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, Any
 
 from keras_cd._atomic import atomic_path
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = ["atomic_path", "write_json"]
 
 
-def write_json(path, data, indent=2, overwrite=True):
+def write_json(
+    path: str | os.PathLike, data: Any, indent: int | None = 2, overwrite: bool = True
+) -> str:
     """Writes `data` as JSON to `path` atomically.
 
     The JSON text is encoded in full before anything is written (so a value

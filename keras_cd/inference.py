@@ -17,11 +17,15 @@ of Wang, Bao & Shi (arXiv 2403.15726).
 [`feynman_kac_model`][keras_cd.inference.feynman_kac_model] compute that mean.
 """
 
+from __future__ import annotations
+
 # First: a missing backend package gets an error that says how to fix it.
 from keras_cd import _keras  # noqa: F401
 
 # isort: split
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -30,7 +34,7 @@ from keras_cd import _noise, _validation
 from keras_cd._sampling import mean_and_standard_error
 
 
-def monte_carlo_enabled():
+def monte_carlo_enabled() -> bool:
     """Returns whether a `keras_cd.monte_carlo()` block is active.
 
     Returns:
@@ -49,7 +53,7 @@ def monte_carlo_enabled():
 
 
 @contextlib.contextmanager
-def monte_carlo(*models):
+def monte_carlo(*models: keras.layers.Layer) -> Iterator[None]:
     """Keeps diffusion noise on at inference (Monte-Carlo / Feynman-Kac mode).
 
     Inside the block every keras_cd diffusion layer draws fresh noise on each
@@ -103,7 +107,9 @@ def monte_carlo(*models):
         yield
 
 
-def feynman_kac_predict(model, x, num_samples, batch_size=1024):
+def feynman_kac_predict(
+    model: keras.Model, x: Any, num_samples: int, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
     """Feynman-Kac inference: the mean output of a CD network over its own noise.
 
     Runs `num_samples` Monte-Carlo passes of `model` on every row of `x`
@@ -149,7 +155,7 @@ def feynman_kac_predict(model, x, num_samples, batch_size=1024):
         return mean_and_standard_error(model.predict_on_batch, x, num_samples, batch_size)
 
 
-def feynman_kac_model(model, num_samples):
+def feynman_kac_model(model: keras.Model, num_samples: int) -> keras.Model:
     """A model whose output is the mean of `num_samples` passes of `model`.
 
     Inside `keras_cd.monte_carlo()` each pass draws its own diffusion noise,

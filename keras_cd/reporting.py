@@ -17,6 +17,8 @@ only the record keeping: [`record`][keras_cd.reporting.record] and the
 [`render_markdown`][keras_cd.reporting.render_markdown].
 """
 
+from __future__ import annotations
+
 import contextlib
 import datetime
 import io
@@ -26,6 +28,7 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Iterator, Sequence
 
 from keras_cd import _validation
 
@@ -55,13 +58,13 @@ class Record:
         ('python bench.py', {'loss': 0.25}, '')
     """
 
-    def __init__(self, name, command):
+    def __init__(self, name: str, command: str) -> None:
         self.name, self.command = name, command
-        self.figures = {}
+        self.figures: dict = {}
         self._text = io.StringIO()
 
     @property
-    def text(self):
+    def text(self) -> str:
         """Returns everything printed so far inside the `record` block, a str."""
         return self._text.getvalue()
 
@@ -103,7 +106,9 @@ def _machine():
 
 
 @contextlib.contextmanager
-def record(name, directory, argv=None):
+def record(
+    name: str, directory: str | os.PathLike, argv: Sequence[str] | None = None
+) -> Iterator[Record]:
     """Records what the block prints into `directory/NAME.json`; yields a `Record`.
 
     Everything printed inside the block still reaches the terminal. When the
@@ -168,7 +173,7 @@ def record(name, directory, argv=None):
             handle.write("\n")
 
 
-def result_name(script, argv):
+def result_name(script: str, argv: Sequence[str]) -> str:
     """Returns the result file name of a command: the script's stem, plus its arguments.
 
     Each distinct command keeps its own file. Arguments that are paths (hold
@@ -201,7 +206,7 @@ def result_name(script, argv):
     return "--".join([stem] + ["-".join(words)] if words else [stem])
 
 
-def load_results(directory):
+def load_results(directory: str | os.PathLike) -> list[dict]:
     """Returns all results in `directory`, as dicts sorted by name.
 
     Args:
@@ -231,7 +236,7 @@ def load_results(directory):
     return sorted(results, key=lambda result: result["name"])
 
 
-def render_markdown(directory, title="Measured results"):
+def render_markdown(directory: str | os.PathLike, title: str = "Measured results") -> str:
     """Returns one Markdown page of every result in `directory`.
 
     Each result becomes a section headed by its name, with its command, when

@@ -21,10 +21,14 @@ Monte-Carlo estimate of u(x, t) itself
 `ABSTAIN` (-1), the class returned where the smoothed classifier abstains.
 """
 
+from __future__ import annotations
+
 # First: a missing backend package gets an error that says how to fix it.
 from keras_cd import _keras  # noqa: F401
 
 # isort: split
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 from keras import ops
@@ -32,6 +36,9 @@ from keras import ops
 from keras_cd import _validation
 from keras_cd._sampling import mean_and_standard_error, reduce_copies
 from keras_cd.layers.diffusion_noise import DiffusionNoise
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # The class PREDICT and CERTIFY return where they abstain.
 ABSTAIN = -1
@@ -102,7 +109,15 @@ class SmoothedClassifier:
         (1, True)
     """
 
-    def __init__(self, model, sigma, num_classes, batch_size=1000, from_logits=False, seed=None):
+    def __init__(
+        self,
+        model: keras.Model,
+        sigma: float,
+        num_classes: int,
+        batch_size: int = 1000,
+        from_logits: bool = False,
+        seed: int | None = None,
+    ) -> None:
         if not isinstance(model, keras.Model):
             raise ValueError(
                 "Invalid value for `model`: expected a keras.Model classifier. "
@@ -134,7 +149,7 @@ class SmoothedClassifier:
             )
         return x
 
-    def sample_counts(self, x, num_samples):
+    def sample_counts(self, x: Any, num_samples: int) -> np.ndarray:
         """Counts the base model's classes over `num_samples` noisy copies of each input.
 
         Args:
@@ -160,7 +175,7 @@ class SmoothedClassifier:
 
         return self._labels.evaluate(x, num_samples, count)
 
-    def predict_proba(self, x, num_samples):
+    def predict_proba(self, x: Any, num_samples: int) -> np.ndarray:
         """Estimates the smoothed class probabilities E[softmax(f(x + sigma * eps))].
 
         Probabilities are averaged as the model outputs them (after a softmax
@@ -193,7 +208,7 @@ class SmoothedClassifier:
 
         return self._scores.evaluate(x, num_samples, accumulate) / num_samples
 
-    def predict(self, x, num_samples, alpha):
+    def predict(self, x: Any, num_samples: int, alpha: float) -> np.ndarray:
         """Cohen's PREDICT: the smoothed classifier's class, or `ABSTAIN`.
 
         Counts the classes of `num_samples` noisy copies and returns the top
@@ -216,7 +231,7 @@ class SmoothedClassifier:
         alpha = _probability("alpha", alpha)
         return predict_from_counts(self.sample_counts(x, num_samples), alpha)
 
-    def certify(self, x, n0, n, alpha):
+    def certify(self, x: Any, n0: int, n: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
         """Cohen's CERTIFY: the smoothed classifier's class and a certified L2 radius.
 
         Guesses the top class from `n0` noisy copies, then lower-bounds its
@@ -256,7 +271,7 @@ class SmoothedClassifier:
         return certify_from_counts(guesses, top, n, alpha, self.sigma)
 
 
-def predict_from_counts(counts, alpha):
+def predict_from_counts(counts: np.ndarray, alpha: float) -> np.ndarray:
     """Returns PREDICT's decision from class counts.
 
     For each row, the class with the most counts, provided a two-sided
@@ -289,7 +304,9 @@ def predict_from_counts(counts, alpha):
     return result
 
 
-def certify_from_counts(guesses, top_counts, n, alpha, sigma):
+def certify_from_counts(
+    guesses: ArrayLike, top_counts: ArrayLike, n: int, alpha: float, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Returns CERTIFY's decision and radius from the top-class counts out of `n`.
 
     p_lower is the one-sided Clopper-Pearson lower bound at level `alpha` of
@@ -330,7 +347,14 @@ def certify_from_counts(guesses, top_counts, n, alpha, sigma):
     return classes.astype(np.int64), radii
 
 
-def gaussian_smoothing(model, x, sigma, num_samples, batch_size=1000, seed=None):
+def gaussian_smoothing(
+    model: keras.Model,
+    x: Any,
+    sigma: float,
+    num_samples: int,
+    batch_size: int = 1000,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Estimates E[model(x + sigma * eps)], eps ~ N(0, I), by Monte Carlo.
 
     The mean is u(x, t) at t = sigma^2 / 2 for the heat equation

@@ -6,10 +6,19 @@ arXiv 2403.15726), `(N, height, width, channels)`, so that
 `keras_cd.models.cd_resnet` trains on them offline, in place of CIFAR-10.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras_cd import _validation
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def load_digits(seed=0, test_size=0.3):
+
+def load_digits(
+    seed: int = 0, test_size: float = 0.3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Returns the 1,797 8x8 digit images of scikit-learn, split stratified by class.
 
     The offline stand-in for CIFAR-10 in the examples, benchmarks and tests:

@@ -45,13 +45,20 @@ package departs from it:
    A_hat = D^-1/2 A D^-1/2 with D the row sums of A, L = diag(rowsum A_hat) - A_hat.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_cd import _validation
+
+if TYPE_CHECKING:
+    import scipy.sparse
+    from numpy.typing import ArrayLike
 
 # Where the original file is published (PyTorch Geometric Temporal).
 URL = (
@@ -82,15 +89,17 @@ class CovidData:
     """
 
     cases: np.ndarray  # (T, N) float64, new cases
-    edges: list  # T tuples (sources, targets, weights): int64, int64, float64 arrays
+    edges: list[
+        tuple[np.ndarray, np.ndarray, np.ndarray]
+    ]  # T tuples (sources, targets, weights): int64, int64, float64 arrays
 
     @property
-    def num_days(self):
+    def num_days(self) -> int:
         """The number of days T."""
         return self.cases.shape[0]
 
     @property
-    def num_regions(self):
+    def num_regions(self) -> int:
         """The number of regions N."""
         return self.cases.shape[1]
 
@@ -99,7 +108,7 @@ def _malformed(path, what, fix="Re-download the file, or fix it to the layout ab
     return ValueError(f"Malformed England COVID file {path!r}: {what}. {fix}")
 
 
-def load_england_covid(path):
+def load_england_covid(path: str | os.PathLike) -> CovidData:
     """Reads a file in the England COVID JSON layout (see the module docstring).
 
     Works for the original file and for a user's own data in the same
@@ -195,7 +204,9 @@ def load_england_covid(path):
     return CovidData(cases, edges)
 
 
-def region_statistics(cases, observed=None, num_days=None):
+def region_statistics(
+    cases: ArrayLike, observed: ArrayLike | None = None, num_days: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Returns each region's (mean, scale) for standardizing: z = (y - mean) / scale.
 
     Two definitions:
@@ -279,7 +290,9 @@ def region_statistics(cases, observed=None, num_days=None):
     return mean, scale
 
 
-def standardize(cases, observed=None, num_days=None):
+def standardize(
+    cases: ArrayLike, observed: ArrayLike | None = None, num_days: int | None = None
+) -> np.ndarray:
     """Returns the cases standardized per region (column): (y - mean) / scale.
 
     The mean and scale are `region_statistics`': with `cases` alone, the
@@ -313,7 +326,13 @@ def standardize(cases, observed=None, num_days=None):
     return (cases - mean) / scale
 
 
-def missing_mask(cases, missing_rate=0.9, seed=0, min_observed=2, max_draws=10_000):
+def missing_mask(
+    cases: ArrayLike,
+    missing_rate: float = 0.9,
+    seed: int = 0,
+    min_observed: int = 2,
+    max_draws: int = 10_000,
+) -> np.ndarray:
     """Draws which (day, region) entries are observed: a boolean (T, N) array.
 
     Exactly round(missing_rate * T * N) entries are hidden, chosen uniformly
@@ -402,7 +421,7 @@ class Windows:
     days: np.ndarray  # (S,) int, the day whose graph goes with each snapshot
 
 
-def forecasting_windows(values, observed, lags=8):
+def forecasting_windows(values: ArrayLike, observed: ArrayLike, lags: int = 8) -> Windows:
     """Cuts a series into snapshots: days s .. s + lags - 1 as features, day s + lags as target.
 
     Args:
@@ -458,7 +477,9 @@ def forecasting_windows(values, observed, lags=8):
     )
 
 
-def temporal_split(num_snapshots, train_ratio=0.2, validation_ratio=0.25):
+def temporal_split(
+    num_snapshots: int, train_ratio: float = 0.2, validation_ratio: float = 0.25
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Splits snapshot indices into (train, validation, test), in time order.
 
     The first int(train_ratio * S) snapshots train; of the rest, the first
@@ -491,7 +512,13 @@ def temporal_split(num_snapshots, train_ratio=0.2, validation_ratio=0.25):
     return index[:train], index[train : train + validation], index[train + validation :]
 
 
-def mobility_laplacian(sources, targets, weights, num_regions, format="edges"):
+def mobility_laplacian(
+    sources: ArrayLike,
+    targets: ArrayLike,
+    weights: ArrayLike,
+    num_regions: int,
+    format: str = "edges",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | scipy.sparse.csr_matrix:
     """The protocol's Laplacian of one day's directed graph.
 
     A[i, j] = the weight of the edge i -> j (duplicates summed, self-loops

@@ -9,12 +9,24 @@ a function of the epoch, so that a resumed run of the paper's experiments
 uninterrupted run would have. TensorFlow (tf.data) only.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras_cd import _validation
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 def resumable_epochs(
-    dataset, seed, epochs, initial_epoch=0, examples_per_epoch=None, buffer_size=None
-):
+    dataset: tf.data.Dataset,
+    seed: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    examples_per_epoch: int | None = None,
+    buffer_size: int | None = None,
+) -> tf.data.Dataset:
     """Returns the examples of epochs `initial_epoch`..`epochs - 1`, each shuffled by its own seed.
 
     Epoch e is `dataset` shuffled with a seed derived from (seed, e) (further

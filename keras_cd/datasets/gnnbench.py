@@ -10,12 +10,18 @@ Shchur et al.'s per-class split. `REQUIRED` lists the arrays a file must hold
 (besides the labels).
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # The arrays of a gnnbench file besides the labels: the adjacency and attribute CSR parts.
 REQUIRED = (
@@ -59,11 +65,11 @@ class GraphData:
     adjacency: sp.csr_matrix  # (N, N), symmetric, 0/1, no self-loops
     features: sp.csr_matrix  # (N, F) float32, binary rows normalized to sum 1
     labels: np.ndarray  # (N,) int64
-    class_names: list
+    class_names: list[str]
     nodes: np.ndarray  # indices of the kept nodes in the original file
 
     @property
-    def num_classes(self):
+    def num_classes(self) -> int:
         """The number of classes C: the largest label + 1."""
         return int(self.labels.max()) + 1
 
@@ -81,7 +87,7 @@ def _csr(archive, prefix, path):
         ) from error
 
 
-def load_gnnbench(path):
+def load_gnnbench(path: str | os.PathLike) -> GraphData:
     """Loads Cora, CiteSeer or PubMed from a gnnbench `.npz` file.
 
     Applies the protocol of Shchur et al. (and of the COIN code): the graph is
@@ -186,7 +192,9 @@ def load_gnnbench(path):
     return GraphData(adjacency, features.astype(np.float32), labels, class_names, nodes)
 
 
-def random_split(labels, train_per_class=20, val_per_class=30, seed=0):
+def random_split(
+    labels: ArrayLike, train_per_class: int = 20, val_per_class: int = 30, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draws Shchur et al.'s random split of the nodes.
 
     Per class, `train_per_class` training and `val_per_class` validation

@@ -10,6 +10,8 @@ turns the network into one with the standard normal draws eps as an input, of
 that input's name.
 """
 
+from __future__ import annotations
+
 import keras
 
 from keras_cd._noise import NoiseFeed, feed_noise
@@ -38,7 +40,7 @@ class _NoiseFedModel(keras.layers.Layer):
         )
 
 
-def noise_width(model):
+def noise_width(model: keras.Model) -> int:
     """Returns the number of columns of standard normal noise one Monte-Carlo pass uses.
 
     Every active diffusion layer takes as many columns as one sample of its
@@ -72,7 +74,7 @@ def noise_width(model):
     return feed.width
 
 
-def with_noise_input(model):
+def with_noise_input(model: keras.Model) -> keras.Model:
     """Returns a model that takes `(inputs..., noise)` and runs one Monte-Carlo pass.
 
     `noise` has shape `(batch, noise_width(model))` and holds standard normal

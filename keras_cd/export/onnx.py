@@ -6,13 +6,21 @@ inference (noise-free) or, with `monte_carlo=True`, one Euler-Maruyama pass
 with its noise as an input (see `keras_cd.export`).
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from keras_cd._atomic import atomic_path
 from keras_cd._noise import noise_free
 from keras_cd.export._common import check_exportable, input_signature, require
 from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 # The ONNX opset `to_onnx` exports to unless given another; recorded in the file.
 DEFAULT_OPSET = 17
@@ -44,8 +52,14 @@ def _annotate(path, opset, monte_carlo):
 
 
 def to_onnx(
-    model, path, opset=None, overwrite=False, monte_carlo=False, check_inputs=None, atol=1e-5
-):
+    model: keras.Model,
+    path: str | os.PathLike,
+    opset: int | None = None,
+    overwrite: bool = False,
+    monte_carlo: bool = False,
+    check_inputs: Sequence[np.ndarray | list[np.ndarray]] | None = None,
+    atol: float = 1e-5,
+) -> ExportReport:
     """Exports `model` to an ONNX file that is checked to compute what Keras computes.
 
     The inference graph is noise-free (diffusion layers are the identity).

@@ -9,12 +9,17 @@ it at inference, or one Monte-Carlo pass with the noise as an input; both
 are deterministic, so parity is checked to a fixed absolute tolerance.
 """
 
+from __future__ import annotations
+
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from keras_cd.export._common import as_list, example_inputs, require
+
+if TYPE_CHECKING:
+    import keras
 
 # Batch sizes of the random inputs the exporters check parity on (a dynamic batch axis).
 CHECK_BATCH_SIZES = (1, 5)
@@ -119,7 +124,12 @@ def run_saved_model(path, inputs, names):
     return [outputs[k].numpy() for k in sorted(outputs, key=_output_order)]
 
 
-def check_parity(model, path, inputs, atol=1e-5):
+def check_parity(
+    model: keras.Model,
+    path: str | os.PathLike,
+    inputs: np.ndarray | list[np.ndarray],
+    atol: float = 1e-5,
+) -> float:
     """Runs the export at `path` on `inputs`; compares with `model` in inference mode.
 
     `path` is an `.onnx` file (run in onnxruntime) or a SavedModel folder,
@@ -217,7 +227,7 @@ class ExportReport(NamedTuple):
     path: str
     format: str
     max_abs_diff: float
-    batch_sizes: tuple
+    batch_sizes: tuple[int, ...]
     monte_carlo: bool
 
 

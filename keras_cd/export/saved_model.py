@@ -6,7 +6,11 @@ Euler-Maruyama pass with its noise as an input (see `keras_cd.export`), and
 `next_version`, the TensorFlow Serving version number it picks.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from keras_cd import _validation
 from keras_cd._atomic import atomic_path
@@ -14,6 +18,10 @@ from keras_cd._noise import noise_free
 from keras_cd.export._common import check_exportable, input_signature
 from keras_cd.export.noise_input import with_noise_input
 from keras_cd.export.parity import ExportReport, verify_export
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
 
 
 def next_version(path):
@@ -41,8 +49,14 @@ def next_version(path):
 
 
 def to_saved_model(
-    model, path, version=None, overwrite=False, monte_carlo=False, check_inputs=None, atol=1e-5
-):
+    model: keras.Model,
+    path: str | os.PathLike,
+    version: int | None = None,
+    overwrite: bool = False,
+    monte_carlo: bool = False,
+    check_inputs: Sequence[np.ndarray | list[np.ndarray]] | None = None,
+    atol: float = 1e-5,
+) -> ExportReport:
     """Exports `model` as a SavedModel in TensorFlow Serving's layout.
 
     Writes `path/<version>/` with a `serving_default` signature whose batch

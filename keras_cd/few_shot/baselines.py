@@ -8,12 +8,20 @@ without the graph over the task's points that COIN diffuses on. With
 share of COIN's gain from the diffusion's.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_cd import _validation
 from keras_cd.few_shot.preprocessing import preprocess
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from keras_cd.few_shot.tasks import Tasks
 
 
 def _chunks(tasks, size):
@@ -61,11 +69,11 @@ class NearestClassMean:
     ((10, 25), True)
     """
 
-    def __init__(self, shift=False, batch_size=500):
+    def __init__(self, shift: bool = False, batch_size: int = 500) -> None:
         self.shift = _validation.boolean("shift", shift)
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 500.")
 
-    def predict(self, tasks):
+    def predict(self, tasks: Tasks) -> np.ndarray:
         """Predicts the label of every query of every task.
 
         Args:
@@ -127,14 +135,23 @@ class LogisticRegression:
     ((10, 25, 5), True)
     """
 
-    def __init__(self, C=1.0, shift=False, tolerance=1e-6, max_iterations=5000, batch_size=500):
+    def __init__(
+        self,
+        C: float = 1.0,
+        shift: bool = False,
+        tolerance: float = 1e-6,
+        max_iterations: int = 5000,
+        batch_size: int = 500,
+    ) -> None:
         self.C = _validation.positive_float("C", C, "Use e.g. C=1.0 (scikit-learn's default).")
         self.shift = _validation.boolean("shift", shift)
         self.tolerance = _validation.positive_float("tolerance", tolerance, "Use e.g. 1e-6.")
         self.max_iterations = _validation.positive_int("max_iterations", max_iterations, "5000.")
         self.batch_size = _validation.positive_int("batch_size", batch_size, "Use e.g. 500.")
 
-    def fit(self, support, labels, way):
+    def fit(
+        self, support: ArrayLike, labels: ArrayLike, way: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The minimizer of each task's objective as `(A, b, gradient_norm)`.
 
         Args:
@@ -202,7 +219,7 @@ class LogisticRegression:
             )
         return coefficients, bias, norms
 
-    def predict_proba(self, tasks):
+    def predict_proba(self, tasks: Tasks) -> np.ndarray:
         """The class probabilities of every query of every task.
 
         Args:
@@ -222,7 +239,7 @@ class LogisticRegression:
             outputs.append(probabilities / probabilities.sum(axis=-1, keepdims=True))
         return np.concatenate(outputs)
 
-    def predict(self, tasks):
+    def predict(self, tasks: Tasks) -> np.ndarray:
         """Predicts the label of every query of every task (the most probable class).
 
         Args:

@@ -9,6 +9,11 @@ procedure for a batch of tasks at once; `initial_weights` gives each task
 its seeded initial weights.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 from keras import ops
 
@@ -16,10 +21,15 @@ from keras_cd import _backend, _validation
 from keras_cd.few_shot.graph import GRAPHS, check_neighbors, laplacian_ops, package_laplacian
 from keras_cd.few_shot.preprocessing import preprocess
 
+if TYPE_CHECKING:
+    from keras_cd.few_shot.tasks import Tasks
+
 TINY = 1e-30  # log(u) of a probability the explicit steps drove to <= 0 (the reference: NaN)
 
 
-def initial_weights(seeds, num_features, num_classes):
+def initial_weights(
+    seeds: Sequence[int] | np.ndarray, num_features: int, num_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Initial weights of each task's network, distributed as PyTorch's `nn.Linear` default.
 
     Every weight and bias ~ U(-1/sqrt(F), 1/sqrt(F)) (F the input width of
@@ -137,18 +147,18 @@ class TransductiveCOIN:
 
     def __init__(
         self,
-        num_steps=10,
-        sigma2=0.5,
-        epochs=100,
-        learning_rate=0.1,
-        momentum=0.9,
-        weight_decay=1e-4,
-        graph="reference",
-        num_neighbors=8,
-        bandwidth_neighbor=4,
-        shift=True,
-        batch_size=8,
-    ):
+        num_steps: int = 10,
+        sigma2: float = 0.5,
+        epochs: int = 100,
+        learning_rate: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        graph: str = "reference",
+        num_neighbors: int = 8,
+        bandwidth_neighbor: int = 4,
+        shift: bool = True,
+        batch_size: int = 8,
+    ) -> None:
         self.num_steps = _validation.non_negative_int("num_steps", num_steps, "Use e.g. 10.")
         self.sigma2 = _validation.non_negative_float("sigma2", sigma2, "Use e.g. 0.5.")
         self.epochs = _validation.positive_int("epochs", epochs, "Use e.g. 100.")
@@ -235,7 +245,7 @@ class TransductiveCOIN:
         u = p if propagation is None else ops.matmul(propagation, p)
         return u[:, num_support:]
 
-    def predict_proba(self, tasks):
+    def predict_proba(self, tasks: Tasks) -> np.ndarray:
         """Each query's diffused class probabilities u_T, for every task.
 
         The explicit steps keep each row's sum at 1 (L has zero row sums),
@@ -275,7 +285,7 @@ class TransductiveCOIN:
             outputs.append(result[: len(tasks) - start])
         return np.concatenate(outputs)
 
-    def predict(self, tasks):
+    def predict(self, tasks: Tasks) -> np.ndarray:
         """Each query's predicted label, argmax u_T, for every task.
 
         Args:

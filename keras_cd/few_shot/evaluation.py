@@ -7,18 +7,25 @@ gain over a baseline is also measured task by task (`paired_comparison`),
 a far tighter comparison than two overlapping intervals.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_cd import _validation
 from keras_cd.few_shot.tasks import Tasks
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 Z_95 = 1.96
 
 
-def confidence_interval(values):
+def confidence_interval(values: ArrayLike) -> tuple[float, float]:
     """`(mean, half-width)` of the 95% confidence interval of the mean, as the reference code.
 
         mean +- 1.96 * std(values) / sqrt(n)    (std with ddof=0)
@@ -69,26 +76,31 @@ class MethodResult:
     seconds: float
 
     @property
-    def mean(self):
+    def mean(self) -> float:
         """Mean accuracy over the tasks, in %."""
         return confidence_interval(self.accuracies)[0]
 
     @property
-    def ci95(self):
+    def ci95(self) -> float:
         """Half-width of the 95% confidence interval of `mean`, in %."""
         return confidence_interval(self.accuracies)[1]
 
     @property
-    def tasks(self):
+    def tasks(self) -> int:
         """The number of tasks scored."""
         return len(self.accuracies)
 
-    def summary(self):
+    def summary(self) -> str:
         """`"accuracy: M ± CI over T tasks"`."""
         return f"accuracy: {self.mean:.2f} ± {self.ci95:.2f} over {self.tasks} tasks"
 
 
-def evaluate(methods, tasks, query_labels, log=None):
+def evaluate(
+    methods: Mapping[str, Callable[[Tasks], ArrayLike]],
+    tasks: Tasks,
+    query_labels: ArrayLike,
+    log: Callable[[str], object] | None = None,
+) -> dict[str, MethodResult]:
     """Runs every method on the same tasks, then scores them against the query labels.
 
     A method is a callable `method(tasks) -> (T, way * queries)` int
@@ -159,7 +171,7 @@ def evaluate(methods, tasks, query_labels, log=None):
     }
 
 
-def paired_comparison(result, baseline):
+def paired_comparison(result: MethodResult, baseline: MethodResult) -> dict:
     """`result` against `baseline` task by task (the same tasks, in the same order).
 
     With d_t = accuracy_t(result) - accuracy_t(baseline) on task t, the mean
@@ -203,7 +215,7 @@ def paired_comparison(result, baseline):
     }
 
 
-def format_table(results, summarize=()):
+def format_table(results: Mapping[str, MethodResult], summarize: Iterable[str] = ()) -> list[str]:
     """The results as printed lines: method, accuracy, 95% CI, tasks, seconds.
 
     Args:
@@ -233,7 +245,7 @@ def format_table(results, summarize=()):
     return lines
 
 
-def format_comparisons(results, reference):
+def format_comparisons(results: Mapping[str, MethodResult], reference: str) -> list[str]:
     """Lines comparing `results[reference]` with every other method, task by task.
 
     Args:
@@ -268,7 +280,9 @@ COIN = "COIN (10 steps x 0.5)"
 """str, the name of COIN with the reference settings in `standard_methods`."""
 
 
-def standard_methods(batch_size=8, graph="reference"):
+def standard_methods(
+    batch_size: int = 8, graph: str = "reference"
+) -> dict[str, Callable[[Tasks], np.ndarray]]:
     """The methods of the paper's few-shot table, in one harness.
 
     - `COIN (10 steps x 0.5)`: `TransductiveCOIN()`, the reference settings;

@@ -7,17 +7,25 @@ Keras classifier (e.g. a `keras_cd.models.cd_resnet`) and return a
 `sample_tasks`.
 """
 
+from __future__ import annotations
+
 import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_cd import _validation
 from keras_cd.few_shot.features import FeatureSet
 
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def feature_extractor(model, layer=None):
+def feature_extractor(model: keras.Model, layer: str | None = None) -> keras.Model:
     """`model` cut at its feature layer: `layer`'s output, else the input of the last layer.
 
     For a classifier ending in a Dense layer (e.g. `keras_cd.models.cd_resnet`)
@@ -60,7 +68,14 @@ def _splits_of(labels, split):
     return np.asarray(split)
 
 
-def extract_features(model, images, labels, split, layer=None, batch_size=256):
+def extract_features(
+    model: keras.Model,
+    images: np.ndarray | Iterable[ArrayLike],
+    labels: ArrayLike,
+    split: str | dict[int, str] | ArrayLike,
+    layer: str | None = None,
+    batch_size: int = 256,
+) -> FeatureSet:
     """The features a backbone computes for every image, as a `FeatureSet`.
 
     Args:
@@ -110,7 +125,9 @@ def extract_features(model, images, labels, split, layer=None, batch_size=256):
     return FeatureSet(features, labels, _splits_of(labels, split), source=f"model {model.name}")
 
 
-def image_folder(directory, classes, image_size, batch_size=64):
+def image_folder(
+    directory: str, classes: Sequence[str], image_size: Sequence[int], batch_size: int = 64
+) -> tuple[Iterator[np.ndarray], np.ndarray]:
     """The images of the listed classes of a folder with one sub-folder per class.
 
     Args:
@@ -169,7 +186,13 @@ def image_folder(directory, classes, image_size, batch_size=64):
     return batches(), np.array(labels, np.int64)
 
 
-def tfds_images(name, classes=None, split="train", image_size=None, data_dir=None):
+def tfds_images(
+    name: str,
+    classes: Sequence[str | int] | None = None,
+    split: str = "train",
+    image_size: Sequence[int] | None = None,
+    data_dir: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """The images of a TensorFlow Datasets dataset, of the listed classes, in memory.
 
     Args:

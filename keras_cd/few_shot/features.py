@@ -13,6 +13,8 @@ write and read the `.npz` layout; `load_reference_features` reads the
 reference code's pickles.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 
@@ -66,10 +68,10 @@ class FeatureSet:
     features: np.ndarray
     labels: np.ndarray
     split: np.ndarray
-    base_mean: np.ndarray = None
+    base_mean: np.ndarray | None = None
     source: str = "in memory"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         source = self.source
         features = np.asarray(self.features)
         if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
@@ -149,11 +151,11 @@ class FeatureSet:
             object.__setattr__(self, name, value)
 
     @property
-    def num_features(self):
+    def num_features(self) -> int:
         """F, the width of a feature vector."""
         return self.features.shape[1]
 
-    def classes(self, split="novel"):
+    def classes(self, split: str = "novel") -> np.ndarray:
         """The sorted class labels of `split`.
 
         Args:
@@ -165,11 +167,17 @@ class FeatureSet:
         return np.unique(self.labels[self.split == split])
 
 
-def save_features(path, features, labels, split, base_mean=None):
+def save_features(
+    path: str | os.PathLike,
+    features: np.ndarray,
+    labels: np.ndarray,
+    split: np.ndarray,
+    base_mean: np.ndarray | None = None,
+) -> FeatureSet:
     """Writes a features file (`.npz`) that `load_features` reads without unpickling.
 
     Args:
-        path: str, the file to write (written atomically).
+        path: str or path-like, the file to write (written atomically).
         features: (M, F) float array, as `FeatureSet`.
         labels: (M,) int array, as `FeatureSet`.
         split: (M,) str array, as `FeatureSet`.
@@ -204,7 +212,7 @@ def save_features(path, features, labels, split, base_mean=None):
     return checked
 
 
-def load_features(path):
+def load_features(path: str | os.PathLike) -> FeatureSet:
     """Reads a features file written by `save_features` (or any `.npz` of that layout).
 
     The arrays are read with `allow_pickle=False`: a file whose `split` is a
@@ -212,7 +220,7 @@ def load_features(path):
     code's pickles are read by `load_reference_features`, behind an opt-in.
 
     Args:
-        path: str, a `.npz` file with arrays `features` (M, F), `labels`
+        path: str or path-like, a `.npz` file with arrays `features` (M, F), `labels`
             (M,), `split` (M,) and optionally `base_mean` (F,).
 
     Returns:
@@ -261,7 +269,11 @@ def load_features(path):
     return FeatureSet(base_mean=base_mean, source=path, **arrays)
 
 
-def load_reference_features(features_path, base_mean_path, allow_pickle=False):
+def load_reference_features(
+    features_path: str | os.PathLike,
+    base_mean_path: str | os.PathLike,
+    allow_pickle: bool = False,
+) -> FeatureSet:
     """Reads the reference code's pickles: novel-class features per class and the base mean.
 
     The COIN reference code stores `{label: [feature, ...]}` of the novel
@@ -270,8 +282,8 @@ def load_reference_features(features_path, base_mean_path, allow_pickle=False):
     this reads them only with `allow_pickle=True`, for files you trust.
 
     Args:
-        features_path: str, the pickled dict of class -> list of (F,) features.
-        base_mean_path: str, the pickled (F,) base mean.
+        features_path: str or path-like, the pickled dict of class -> list of (F,) features.
+        base_mean_path: str or path-like, the pickled (F,) base mean.
         allow_pickle: bool, must be True. Defaults to `False`.
 
     Returns:

@@ -28,12 +28,18 @@ Both Laplacians have zero row sums (L 1 = 0): the self-loop cancels in
 diag(rowsum W) - W, so it changes L only through the normalization.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 from keras import ops
 
 from keras_cd import _backend, _validation
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 GRAPHS = ("reference", "package")
 """The graph conventions of `TransductiveCOIN(graph=...)` (see the module docstring)."""
@@ -98,7 +104,9 @@ def laplacian_ops(points, num_neighbors=8, bandwidth_neighbor=4):
     return degrees[:, :, None] * ops.eye(size, dtype="float32")[None] - weights
 
 
-def reference_laplacian(points, num_neighbors=8, bandwidth_neighbor=4):
+def reference_laplacian(
+    points: ArrayLike, num_neighbors: int = 8, bandwidth_neighbor: int = 4
+) -> np.ndarray:
     """The reference code's Laplacian L = D - W over the points of one task or a batch.
 
     See the module docstring for the construction (each point is its own
@@ -146,7 +154,9 @@ def _compiled_laplacian(num_neighbors, bandwidth_neighbor, shape):
     return _backend.compile(lambda points: laplacian_ops(points, num_neighbors, bandwidth_neighbor))
 
 
-def package_laplacian(points, num_neighbors=8, bandwidth_neighbor=4):
+def package_laplacian(
+    points: ArrayLike, num_neighbors: int = 8, bandwidth_neighbor: int = 4
+) -> np.ndarray:
     """`keras_cd.graph.gaussian_knn_graph`'s dense Laplacian of each task (no self-neighbor).
 
     Args:

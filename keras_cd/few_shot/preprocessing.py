@@ -6,12 +6,21 @@ backbone's features before COIN sees them, after the reference code:
 a batch of tasks.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from keras_cd.few_shot.tasks import Tasks
 
 EPSILON = 1e-12
 
 
-def center_normalize(features, base_mean):
+def center_normalize(features: ArrayLike, base_mean: ArrayLike) -> np.ndarray:
     """Centers on the base-class mean, then scales every feature to unit length (CL2N).
 
         x <- (x - m) / ||x - m||_2,
@@ -39,7 +48,7 @@ def center_normalize(features, base_mean):
     return centered
 
 
-def shift_queries(support, query):
+def shift_queries(support: ArrayLike, query: ArrayLike) -> np.ndarray:
     """Moves the queries so that their mean is the support's ("cross-domain shift").
 
         q <- q + eta,    eta = mean(support) - mean(query),
@@ -66,7 +75,7 @@ def shift_queries(support, query):
     return query + eta
 
 
-def preprocess(tasks, shift=True):
+def preprocess(tasks: Tasks, shift: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """A batch of tasks' features after the reference preprocessing.
 
     CL2N (`center_normalize`) on support and queries, then, with `shift`,

@@ -6,7 +6,10 @@ from a `keras_cd.few_shot.FeatureSet`, and keeps the query labels apart so
 that no method can read them before scoring.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -57,10 +60,10 @@ class Tasks:
     shot: int
     queries: int
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.support)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice | Sequence[int] | np.ndarray) -> Tasks:
         """The tasks `index` (an int, a slice or an index array) as a `Tasks`."""
         index = np.arange(len(self))[index]
         index = np.atleast_1d(index)
@@ -73,16 +76,24 @@ class Tasks:
             seeds=self.seeds[index],
         )
 
-    def support_features(self):
+    def support_features(self) -> np.ndarray:
         """(T, way * shot, F) float32, the raw support features."""
         return self.features[self.support]
 
-    def query_features(self):
+    def query_features(self) -> np.ndarray:
         """(T, way * queries, F) float32, the raw query features."""
         return self.features[self.query]
 
 
-def sample_tasks(feature_set, way=5, shot=1, queries=15, num_tasks=1000, seed=0, split="novel"):
+def sample_tasks(
+    feature_set: FeatureSet,
+    way: int = 5,
+    shot: int = 1,
+    queries: int = 15,
+    num_tasks: int = 1000,
+    seed: int = 0,
+    split: str = "novel",
+) -> tuple[Tasks, np.ndarray]:
     """Draws `num_tasks` few-shot tasks from the classes of one split, seeded per task.
 
     Each task, as in the reference code: `way` distinct classes of `split`

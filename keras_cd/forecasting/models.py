@@ -22,6 +22,10 @@ Weight decay is coupled L2 on every kernel and bias (PyTorch Adam's
 `weight_decay`): the loss gains decay / 2 * ||w||^2.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -117,13 +121,19 @@ class GraphConvolution(keras.layers.Layer):
     True
     """
 
-    def __init__(self, units, seed=None, regularizer=None, **kwargs):
+    def __init__(
+        self,
+        units: int,
+        seed: int | None = None,
+        regularizer: keras.regularizers.Regularizer | str | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.units = _validation.positive_int("units", units, "Use e.g. 16.")
         self.seed = _validation.optional_seed("seed", seed)
         self.regularizer = keras.regularizers.get(regularizer)
 
-    def build(self, inputs_shape, graph_shape=None):
+    def build(self, inputs_shape, graph_shape=None) -> None:
         """Creates the kernel (features, units) and the bias (units,)."""
         self.kernel = self.add_weight(
             name="kernel",
@@ -142,11 +152,11 @@ class GraphConvolution(keras.layers.Layer):
         messages = ops.expand_dims(weights, -1) * ops.take(values, senders, axis=0)
         return ops.segment_sum(messages, receivers, num_segments=ops.shape(inputs)[0]) + self.bias
 
-    def compute_output_shape(self, inputs_shape, graph_shape=None):
+    def compute_output_shape(self, inputs_shape, graph_shape=None) -> tuple:
         """(nodes, units)."""
         return (*inputs_shape[:-1], self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """The layer's config: `units`, `seed` and `regularizer` with the base layer's."""
         return {
             **super().get_config(),
@@ -157,15 +167,15 @@ class GraphConvolution(keras.layers.Layer):
 
 
 def forecasting_model(
-    method,
-    lags=8,
-    hidden_units=16,
-    dropout=0.25,
-    num_steps=10,
-    sigma2=0.5,
-    weight_decay=5e-4,
-    seed=None,
-):
+    method: str,
+    lags: int = 8,
+    hidden_units: int = 16,
+    dropout: float = 0.25,
+    num_steps: int = 10,
+    sigma2: float = 0.5,
+    weight_decay: float = 5e-4,
+    seed: int | None = None,
+) -> keras.Model:
     """The Keras model of `method`: COIN, or the MLP or GCN baseline.
 
     With x a node's `lags` features (see the module for the baselines):

@@ -10,10 +10,17 @@ initialization) pair, with the seeds of the node-classification protocol
 `RunFailedError` and is recorded as failed, never averaged.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from keras_cd._protocol import RunFailedError, mean_std, run_pairs, seeds, summary
 from keras_cd.forecasting._deprecation import deprecated_aliases
+
+if TYPE_CHECKING:
+    from keras_cd.forecasting.trainer import ForecastingTrainer, RunResult
 
 __all__ = ["ProtocolResult", "RunFailedError", "run_protocol"]
 
@@ -53,54 +60,54 @@ class ProtocolResult:
     '0.6000 ± 0.1000 over 2 runs'
     """
 
-    test_mse: list
-    validation_mse: list
+    test_mse: list[float]
+    validation_mse: list[float]
     seconds: float  # wall-clock seconds for all runs, failed ones included
-    split_seeds: list
-    init_seeds: list
-    test_mse_cases: list = dataclasses.field(default_factory=list)
-    failed: list = dataclasses.field(default_factory=list)
+    split_seeds: list[int]
+    init_seeds: list[int]
+    test_mse_cases: list[float] = dataclasses.field(default_factory=list)
+    failed: list[dict] = dataclasses.field(default_factory=list)
     standardization: str = "training"
 
     @property
-    def runs(self):
+    def runs(self) -> int:
         """The number of finished runs (failed ones not counted)."""
         return len(self.test_mse)
 
     @property
-    def mean(self):
+    def mean(self) -> float:
         """Mean test MSE (standardized) over finished runs (NaN when none finished)."""
         return mean_std(self.test_mse)[0]
 
     @property
-    def std(self):
+    def std(self) -> float:
         """Standard deviation (ddof=0) of the standardized test MSE over finished runs."""
         return mean_std(self.test_mse)[1]
 
     @property
-    def mean_cases(self):
+    def mean_cases(self) -> float:
         """Mean test MSE in cases squared over finished runs."""
         return mean_std(self.test_mse_cases)[0]
 
     @property
-    def std_cases(self):
+    def std_cases(self) -> float:
         """Standard deviation (ddof=0) of the test MSE in cases squared over finished runs."""
         return mean_std(self.test_mse_cases)[1]
 
     @property
-    def seconds_per_run(self):
+    def seconds_per_run(self) -> float:
         """Wall-clock seconds per run, failed runs included."""
         return self.seconds / max(self.runs + len(self.failed), 1)
 
-    def summary(self):
+    def summary(self) -> str:
         """`MEAN ± STD over N runs` of the standardized test MSE, and how many failed."""
         return summary(self.mean, self.std, self.runs, self.failed, 4)
 
-    def summary_cases(self):
+    def summary_cases(self) -> str:
         """The same for the test MSE in cases squared."""
         return summary(self.mean_cases, self.std_cases, self.runs, self.failed, 1)
 
-    def to_json(self):
+    def to_json(self) -> dict:
         """A JSON-ready dict: the means (None when no run finished), every run, failures."""
 
         def figure(mean, std):
@@ -132,8 +139,14 @@ class ProtocolResult:
 
 
 def run_protocol(
-    trainer, num_splits=10, num_inits=10, seed=42, workers=1, callback=None, on_failure="record"
-):
+    trainer: ForecastingTrainer,
+    num_splits: int = 10,
+    num_inits: int = 10,
+    seed: int = 42,
+    workers: int = 1,
+    callback: Callable[[RunResult], object] | None = None,
+    on_failure: str = "record",
+) -> ProtocolResult:
     """Trains `trainer` on every (masking, initialization) of the protocol.
 
     Masking seeds are `seed + s` (each mask drawn from `RandomState(seed +

@@ -44,8 +44,11 @@ figure. The snapshots of a split are batched as one disjoint-union graph
 (`keras_cd.graph.disjoint_union`). Every Keras backend.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -109,8 +112,8 @@ class RunResult:
     (0.5, 0.4)
     """
 
-    test_mse: float
-    test_mse_cases: float
+    test_mse: float | None
+    test_mse_cases: float | None
     validation_mse: float
     seconds: float
 
@@ -230,15 +233,15 @@ class ForecastingTrainer:
 
     def __init__(
         self,
-        data,
-        method="coin",
-        epochs=100,
-        missing_rate=0.9,
-        lags=8,
-        standardization="training",
-        jit_compile=True,
-        **settings,
-    ):
+        data: england_covid.CovidData,
+        method: str = "coin",
+        epochs: int = 100,
+        missing_rate: float = 0.9,
+        lags: int = 8,
+        standardization: str = "training",
+        jit_compile: bool = True,
+        **settings: Any,
+    ) -> None:
         self.data, self.method = data, method
         self.settings = settings_for(method, settings)
         self.epochs = _validation.positive_int("epochs", epochs, "Use e.g. 100.")
@@ -285,7 +288,7 @@ class ForecastingTrainer:
         )
         self._predict = _backend.predictor(self.model)
 
-    def copy(self):
+    def copy(self) -> ForecastingTrainer:
         """A new trainer with the same data, method and settings (its own model).
 
         Returns:
@@ -306,7 +309,7 @@ class ForecastingTrainer:
         settings = {k: v for k, v in self.settings.items() if k != "learning_rate"}
         return forecasting_model(self.method, self.lags, seed=seed, **settings)
 
-    def step_spectral_radius(self):
+    def step_spectral_radius(self) -> float | None:
         """COIN's stability check: the largest spectral radius of I - sigma2 L over the days.
 
         The explicit diffusion step u <- (I - sigma2 L) u amplifies some
@@ -363,7 +366,7 @@ class ForecastingTrainer:
 
         restart(self.model, self._build(init_seed), self.optimizer, self._fresh_optimizer)
 
-    def masking(self, split_seed):
+    def masking(self, split_seed: int) -> Masking:
         """The `Masking` of `split_seed`: mask, statistics, standardized values, snapshots.
 
         Computed once per seed (the last seed's is kept).
@@ -386,7 +389,7 @@ class ForecastingTrainer:
             self._masks = (split_seed, Masking(observed, mean, scale, values, windows))
         return self._masks[1]
 
-    def windows(self, split_seed):
+    def windows(self, split_seed: int) -> england_covid.Windows:
         """The snapshots under the mask of `split_seed` (computed once per seed).
 
         Args:
@@ -406,7 +409,7 @@ class ForecastingTrainer:
         outputs = self._predict(self._inputs(windows, part))
         return _backend.numpy(outputs).reshape(len(index), -1)
 
-    def run(self, split_seed, init_seed, evaluate_test=True):
+    def run(self, split_seed: int, init_seed: int, evaluate_test: bool = True) -> RunResult:
         """One run on the mask of `split_seed` from the weights of `init_seed`.
 
         Args:
@@ -473,7 +476,7 @@ class ForecastingTrainer:
         self._last = windows
         return RunResult(test_mse, test_mse_cases, validation_mse, time.perf_counter() - start)
 
-    def predictions(self):
+    def predictions(self) -> np.ndarray:
         """The last run's predictions for every snapshot (train, validation and test).
 
         E.g. to plot them; standardized, as the run's targets.

@@ -6,10 +6,20 @@ union, whose Laplacian is block-diagonal:
 [`disjoint_union`][keras_cd.graph.disjoint_union] builds its edge list.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def disjoint_union(graphs, num_nodes):
+
+def disjoint_union(
+    graphs: Iterable[tuple[ArrayLike, ArrayLike, ArrayLike]], num_nodes: int | Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One edge list for a batch of graphs, node ids offset graph by graph.
 
     Graph b's nodes become rows `offset_b ... offset_b + n_b - 1` of the

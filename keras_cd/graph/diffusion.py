@@ -20,13 +20,19 @@ implicit scheme), and `keras_cd.layers.PrecomputedDiffusion` applies them;
 `SCHEMES` lists the time-stepping schemes.
 """
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from keras_cd import _validation
 from keras_cd.graph.laplacian import _as_scipy
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # Time-stepping schemes, as in `keras_cd.GraphDiffusion`.
 SCHEMES = ("explicit", "implicit")
@@ -83,7 +89,15 @@ def _prune(values, tolerance):
     return np.where(np.abs(values) > tolerance, values, 0.0)
 
 
-def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.0, num_nodes=None):
+def diffuse(
+    laplacian: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
+    values: ArrayLike | sp.spmatrix | sp.sparray,
+    num_steps: int,
+    sigma2: float,
+    scheme: str = "explicit",
+    teleport: float = 0.0,
+    num_nodes: int | None = None,
+) -> np.ndarray:
     """Applies the diffusion operator to values on every node: P @ values.
 
     Computes u_K from u_0 = `values` by K steps
@@ -140,17 +154,17 @@ def diffuse(laplacian, values, num_steps, sigma2, scheme="explicit", teleport=0.
 
 
 def diffusion_rows(
-    laplacian,
-    rows,
-    num_steps,
-    sigma2,
-    scheme="explicit",
-    teleport=0.0,
-    tolerance=0.0,
-    block_size=128,
-    out=None,
-    num_nodes=None,
-):
+    laplacian: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
+    rows: ArrayLike,
+    num_steps: int,
+    sigma2: float,
+    scheme: str = "explicit",
+    teleport: float = 0.0,
+    tolerance: float = 0.0,
+    block_size: int = 128,
+    out: str | os.PathLike | None = None,
+    num_nodes: int | None = None,
+) -> sp.csr_matrix | np.ndarray:
     """Returns rows of the diffusion operator P (see `diffuse`) for chosen nodes.
 
     (P u_0)[rows] = P[rows] @ u_0 for any u_0: a model whose loss and metrics
@@ -177,7 +191,7 @@ def diffusion_rows(
 
     Args:
         laplacian: (N, N) Laplacian, as for `diffuse`.
-        rows: 1-D int array of node indices in [0, N).
+        rows: 1-D int array (or list) of node indices in [0, N).
         num_steps: int >= 0, K.
         sigma2: float >= 0, step size.
         scheme: `"explicit"` or `"implicit"`. Defaults to `"explicit"`.

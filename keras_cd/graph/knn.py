@@ -8,11 +8,18 @@ builds one, a Gaussian kNN graph, and returns its Laplacian L; the layer
 graph over a batch inside a model.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
 
 from keras_cd import _validation
 from keras_cd.graph.laplacian import _to_format
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # Floor of the bandwidths and degrees divided by (duplicate points, isolated nodes).
 EPSILON = 1e-12
@@ -71,13 +78,13 @@ def gaussian_weights_laplacian(rows, cols, distances, bandwidths, size):
 
 
 def gaussian_knn_graph(
-    points,
-    num_neighbors=8,
-    bandwidth_neighbor=4,
-    format="edges",
-    n_jobs=None,
-    working_memory_mb=128,
-):
+    points: ArrayLike,
+    num_neighbors: int = 8,
+    bandwidth_neighbor: int = 4,
+    format: str = "edges",
+    n_jobs: int | None = None,
+    working_memory_mb: int = 128,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | sp.csr_matrix:
     """Returns the Laplacian of a Gaussian kNN graph over `points`, without an N x N matrix.
 
     Same graph as `keras_cd.GaussianKernelGraph` (which builds it in-batch,
@@ -105,7 +112,7 @@ def gaussian_knn_graph(
             Defaults to `"edges"`.
         n_jobs: int or None, parallel jobs of the neighbor search
             (scikit-learn's `n_jobs`). Defaults to `None`.
-        working_memory_mb: memory in MiB for one chunk of pairwise distances
+        working_memory_mb: int, memory in MiB for one chunk of pairwise distances
             (scikit-learn's `working_memory`). Defaults to `128`.
 
     Returns:

@@ -12,8 +12,15 @@ u <- u - sigma2 L u to sigma2 * lambda_max <= 2
 scheme's conjugate-gradient solver applies.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # The normalizations of `laplacian` (see its docstring for the formulas).
 NORMALIZATIONS = ("coin", "symmetric", "random_walk", "none")
@@ -138,7 +145,12 @@ def num_nodes_of(matrix, num_nodes=None, name="laplacian"):
     return num_nodes
 
 
-def laplacian(adjacency, normalization="coin", self_loops=True, format="edges"):
+def laplacian(
+    adjacency: ArrayLike | sp.spmatrix | sp.sparray,
+    normalization: str = "coin",
+    self_loops: bool = True,
+    format: str = "edges",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray | sp.csr_matrix:
     """Returns the graph Laplacian L of an adjacency matrix, for `GraphDiffusion`.
 
     L is the generator of the graph heat equation u_t = -L u that
@@ -232,7 +244,9 @@ def _as_scipy(matrix, num_nodes=None, name="laplacian"):
     )
 
 
-def gershgorin_bound(matrix):
+def gershgorin_bound(
+    matrix: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
+) -> float:
     """Returns Gershgorin's upper bound on the largest eigenvalue: `max_i sum_j |L_ij|`.
 
     Every eigenvalue of L lies in a disc centered at a diagonal entry L_ii of
@@ -258,7 +272,10 @@ def gershgorin_bound(matrix):
     return float(np.max(np.asarray(abs(matrix).sum(axis=1)).ravel(), initial=0.0))
 
 
-def largest_eigenvalue(matrix, tolerance=1e-6):
+def largest_eigenvalue(
+    matrix: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
+    tolerance: float = 1e-6,
+) -> float:
     """Returns the largest eigenvalue of a Laplacian, by Lanczos.
 
     Uses scipy's `eigsh` for a symmetric L, `eigs` (largest real part)
@@ -335,7 +352,10 @@ def stability_lambda_max(matrix, sigma2, exact=False):
     return largest_eigenvalue(matrix)
 
 
-def is_symmetric(matrix, tolerance=1e-6):
+def is_symmetric(
+    matrix: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
+    tolerance: float = 1e-6,
+) -> bool | np.bool_:
     """Returns whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
 
     Entries are compared relative to the largest one:

@@ -11,6 +11,10 @@ is the diffusion step. [`cd_resnet`][keras_cd.models.cd_resnet] stacks these
 blocks into the CIFAR ResNet family.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -91,15 +95,15 @@ class CDBlock(keras.layers.Layer):
 
     def __init__(
         self,
-        filters,
-        strides=1,
-        dt=1.0,
-        sigma=0.1,
-        mode="additive",
-        seed=None,
-        kernel_regularizer=None,
-        **kwargs,
-    ):
+        filters: int,
+        strides: int = 1,
+        dt: float = 1.0,
+        sigma: float = 0.1,
+        mode: str = "additive",
+        seed: int | None = None,
+        kernel_regularizer: keras.regularizers.Regularizer | str | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.filters = _validation.positive_int(
             "filters", filters, "Use the number of output channels, e.g. 16."
@@ -133,7 +137,7 @@ class CDBlock(keras.layers.Layer):
     def _batch_norm(self, name):
         return keras.layers.BatchNormalization(name=name, dtype=self.dtype_policy)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         """Creates the sublayers (BN, convolutions, projection, diffusion) for `input_shape`."""
         _validation.input_rank(
             self,
@@ -175,7 +179,7 @@ class CDBlock(keras.layers.Layer):
         )
         self.diffusion.build(mid_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training: bool | None = None):
         """Returns the convection step P(x) + dt * F(x), followed by the diffusion step."""
         preactivated = ops.relu(self.bn1(inputs, training=training))
         if self.projection is None:
@@ -188,7 +192,7 @@ class CDBlock(keras.layers.Layer):
         convected = shortcut + ops.cast(self.dt, velocity.dtype) * velocity
         return self.diffusion(convected, training=training)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         """Returns `(batch, ceil(height / strides), ceil(width / strides), filters)`."""
         batch, height, width, _ = input_shape
 
@@ -197,7 +201,7 @@ class CDBlock(keras.layers.Layer):
 
         return (batch, reduced(height), reduced(width), self.filters)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(

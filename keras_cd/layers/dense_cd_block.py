@@ -9,6 +9,11 @@ convection-diffusion equation u_t = F . grad u + (sigma^2 / 2) Laplacian u of
 Wang, Bao & Shi (arXiv 2403.15726).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -80,15 +85,15 @@ class DenseCDBlock(keras.layers.Layer):
 
     def __init__(
         self,
-        units,
-        dt=1.0,
-        sigma=0.1,
-        activation="relu",
-        mode="additive",
-        seed=None,
-        kernel_regularizer=None,
-        **kwargs,
-    ):
+        units: int,
+        dt: float = 1.0,
+        sigma: float = 0.1,
+        activation: str | Callable | None = "relu",
+        mode: str = "additive",
+        seed: int | None = None,
+        kernel_regularizer: keras.regularizers.Regularizer | str | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.units = _validation.positive_int(
             "units", units, "Use the width of the block, e.g. 64."
@@ -114,7 +119,7 @@ class DenseCDBlock(keras.layers.Layer):
             dtype=self.dtype_policy,
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         """Creates the dense sublayers, the projection and the diffusion for `input_shape`."""
         _validation.input_rank(
             self,
@@ -150,18 +155,18 @@ class DenseCDBlock(keras.layers.Layer):
         )
         self.diffusion.build(hidden_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training: bool | None = None):
         """Returns the convection step P(x) + dt * F(x), followed by the diffusion step."""
         shortcut = inputs if self.projection is None else self.projection(inputs)
         velocity = self.dense2(self.dense1(inputs))
         convected = shortcut + ops.cast(self.dt, velocity.dtype) * velocity
         return self.diffusion(convected, training=training)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         """Returns `(batch, units)`."""
         return (input_shape[0], self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(

@@ -13,7 +13,10 @@ dX = v(X, t) dt + sigma dW to the residual stream. `MODES` lists the noise
 modes it accepts.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -93,7 +96,14 @@ class DiffusionNoise(keras.layers.Layer):
         1.0
     """
 
-    def __init__(self, sigma, dt=1.0, mode="additive", seed=None, **kwargs):
+    def __init__(
+        self,
+        sigma: float,
+        dt: float = 1.0,
+        mode: str = "additive",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.sigma = _validation.non_negative_float(
             "sigma", sigma, "Use sigma >= 0 (sigma=0 turns diffusion off)."
@@ -112,11 +122,11 @@ class DiffusionNoise(keras.layers.Layer):
         self.supports_masking = True
 
     @property
-    def noise_stddev(self):
+    def noise_stddev(self) -> float:
         """The standard deviation `sigma * sqrt(dt)` of one step's noise."""
         return self.sigma * math.sqrt(self.dt)
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         """Checks the input rank: rank >= 2 for `mode="relative"`; the layer has no weights."""
         if self.mode == "relative":
             _validation.input_rank(
@@ -127,7 +137,7 @@ class DiffusionNoise(keras.layers.Layer):
                 'Add a batch axis, or use mode="additive" for unbatched inputs.',
             )
 
-    def call(self, inputs, training=None, monte_carlo=None):
+    def call(self, inputs, training: bool | None = None, monte_carlo: bool | None = None):
         """Returns `inputs` plus one step's noise when noise is on, else `inputs`."""
         if self.noise_stddev == 0:
             return inputs
@@ -150,11 +160,11 @@ class DiffusionNoise(keras.layers.Layer):
         wide = ops.cast(inputs, "float32") if low else inputs
         return self.noise_stddev * ops.std(wide, axis=feature_axes, keepdims=True)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         """Returns `input_shape`: the noise keeps the shape."""
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus `sigma`, `dt`, `mode`, `seed`."""
         config = super().get_config()
         config.update({"sigma": self.sigma, "dt": self.dt, "mode": self.mode, "seed": self.seed})

@@ -10,6 +10,10 @@ its output formats. The offline twin, for a whole data set at once, is
 [`keras_cd.graph.gaussian_knn_graph`][keras_cd.graph.gaussian_knn_graph].
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -79,7 +83,13 @@ class GaussianKernelGraph(keras.layers.Layer):
         True
     """
 
-    def __init__(self, num_neighbors=8, bandwidth_neighbor=4, format="edges", **kwargs):
+    def __init__(
+        self,
+        num_neighbors: int = 8,
+        bandwidth_neighbor: int = 4,
+        format: str = "edges",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.num_neighbors, self.bandwidth_neighbor = check_neighbors(
             num_neighbors, bandwidth_neighbor
@@ -88,7 +98,7 @@ class GaussianKernelGraph(keras.layers.Layer):
             "format", format, FORMATS, 'Use format="edges" or format="dense".'
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         """Checks that the input has rank 2; the layer has no weights."""
         _validation.input_rank(
             self,
@@ -139,7 +149,9 @@ class GaussianKernelGraph(keras.layers.Layer):
         flat = ops.segment_sum(values, receivers * size + senders, num_segments=size * size)
         return ops.reshape(flat, (size, size))
 
-    def compute_output_spec(self, inputs):
+    def compute_output_spec(
+        self, inputs
+    ) -> keras.KerasTensor | tuple[keras.KerasTensor, keras.KerasTensor, keras.KerasTensor]:
         """Returns the symbolic output: a (B, B) tensor, or three (None,) edge tensors."""
         if self.format == "dense":
             return keras.KerasTensor((inputs.shape[0], inputs.shape[0]), dtype=self.compute_dtype)
@@ -149,13 +161,13 @@ class GaussianKernelGraph(keras.layers.Layer):
             keras.KerasTensor((None,), dtype=self.compute_dtype),
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         """Returns `(batch, batch)`, or `((None,), (None,), (None,))` for an edge list."""
         if self.format == "dense":
             return (input_shape[0], input_shape[0])
         return ((None,), (None,), (None,))
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(

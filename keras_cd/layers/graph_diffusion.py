@@ -13,7 +13,10 @@ explicit or implicit Euler steps, `SCHEMES`, the names of those schemes, and
 (sigma2 * lambda_max(L) <= 2).
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -21,6 +24,10 @@ from keras import ops
 
 from keras_cd import _random, _validation
 from keras_cd.layers import _implicit_solve as _graph
+
+if TYPE_CHECKING:
+    import scipy.sparse
+    from numpy.typing import ArrayLike
 
 # Time-stepping schemes: explicit Euler (the paper's) or implicit Euler (unconditionally stable).
 SCHEMES = ("explicit", "implicit")
@@ -192,16 +199,16 @@ class GraphDiffusion(keras.layers.Layer):
 
     def __init__(
         self,
-        num_steps,
-        sigma2,
-        trainable_sigma2=False,
-        scheme="explicit",
-        lambda_max=None,
-        solver_iterations=10,
-        dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
+        num_steps: int,
+        sigma2: float,
+        trainable_sigma2: bool = False,
+        scheme: str = "explicit",
+        lambda_max: float | None = None,
+        solver_iterations: int = 10,
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.num_steps = _validation.non_negative_int(
             "num_steps", num_steps, "Use e.g. num_steps=20 (0 turns diffusion off)."
@@ -234,7 +241,7 @@ class GraphDiffusion(keras.layers.Layer):
         self._checked_graph = None
         self._warn_if_unstable(self.lambda_max, stacklevel=3)
 
-    def stable_sigma2_limit(self):
+    def stable_sigma2_limit(self) -> float | None:
         """Returns the largest stable explicit step size, 2 / lambda_max, if known.
 
         lambda_max is the one given to the constructor, else the one estimated
@@ -299,7 +306,13 @@ class GraphDiffusion(keras.layers.Layer):
         self._checked_graph = key
 
     @staticmethod
-    def check_symmetric(laplacian, where="GraphDiffusion"):
+    def check_symmetric(
+        laplacian: ArrayLike
+        | scipy.sparse.spmatrix
+        | scipy.sparse.sparray
+        | tuple[ArrayLike, ArrayLike, ArrayLike],
+        where: str = "GraphDiffusion",
+    ) -> None:
         """Raises a ValueError unless `laplacian` is symmetric.
 
         The implicit scheme's conjugate-gradient solver needs a symmetric L;
@@ -340,7 +353,7 @@ class GraphDiffusion(keras.layers.Layer):
         limit = self.stable_sigma2_limit()
         return ops.maximum(value, 0) if limit is None else ops.clip(value, 0, limit)
 
-    def build(self, inputs_shape, laplacian_shape=None):
+    def build(self, inputs_shape, laplacian_shape=None) -> None:
         """Checks that `inputs` has rank 2; creates the `sigma2` weight if it is learned."""
         _validation.input_rank(
             self,
@@ -366,7 +379,7 @@ class GraphDiffusion(keras.layers.Layer):
     def _initial_sigma2(self, shape, dtype=None):
         return ops.full(shape, self.sigma2, dtype=dtype)
 
-    def call(self, inputs, laplacian, training=None):
+    def call(self, inputs, laplacian, training: bool | None = None):
         """Returns u after `num_steps` diffusion steps from u(0) = `inputs`."""
         if self.num_steps == 0:
             return inputs
@@ -413,11 +426,11 @@ class GraphDiffusion(keras.layers.Layer):
             coefficients * ops.take(v, senders, axis=0), receivers, num_segments=num_nodes
         )
 
-    def compute_output_shape(self, inputs_shape, laplacian_shape=None):
+    def compute_output_shape(self, inputs_shape, laplacian_shape=None) -> tuple:
         """Returns `inputs_shape`: diffusion keeps the shape."""
         return inputs_shape
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(

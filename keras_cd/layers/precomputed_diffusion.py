@@ -124,7 +124,7 @@ class PrecomputedDiffusion(keras.layers.Layer):
         [1.0, 1.0]
     """
 
-    def build(self, inputs_shape, operator_rows_shape=None):
+    def build(self, inputs_shape, operator_rows_shape=None) -> None:
         """Checks that `inputs` has rank 2; the layer has no weights."""
         _validation.input_rank(
             self,
@@ -138,7 +138,7 @@ class PrecomputedDiffusion(keras.layers.Layer):
         """Returns `operator_rows @ inputs`: u_K at the chosen rows."""
         return sparse_matmul(operator_rows, inputs)
 
-    def compute_output_shape(self, inputs_shape, operator_rows_shape=None):
+    def compute_output_shape(self, inputs_shape, operator_rows_shape=None) -> tuple:
         """Returns `(rows, channels)`."""
         rows = None if operator_rows_shape is None else operator_rows_shape[0]
         return (rows, inputs_shape[-1])

@@ -8,6 +8,10 @@ stochastic differential equation dX = F(X, t) dt + sigma dW by
 Euler-Maruyama steps.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import keras
 
 from keras_cd import _validation
@@ -16,16 +20,16 @@ from keras_cd.layers.diffusion_noise import MODES
 
 
 def cd_resnet(
-    depth=20,
-    num_classes=10,
-    sigma=0.1,
-    dt=1.0,
-    mode="additive",
-    input_shape=(32, 32, 3),
-    seed=None,
-    weight_decay=0.0,
-    name=None,
-):
+    depth: int = 20,
+    num_classes: int = 10,
+    sigma: float = 0.1,
+    dt: float = 1.0,
+    mode: str = "additive",
+    input_shape: Sequence[int | None] = (32, 32, 3),
+    seed: int | None = None,
+    weight_decay: float = 0.0,
+    name: str | None = None,
+) -> keras.Model:
     """The CIFAR ResNet family of He et al. built from `keras_cd.CDBlock`s.
 
     A 3x3 convolution with 16 filters, three stages of n = (depth - 2) / 6

@@ -14,6 +14,10 @@ factory [`coin_classifier`][keras_cd.models.coin_classifier], and `GRAPHS`,
 the ways the graph can be passed to the model.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
@@ -25,6 +29,10 @@ from keras_cd.layers.precomputed_diffusion import (
     sparse_matmul,
     sparse_parts,
 )
+
+if TYPE_CHECKING:
+    import scipy.sparse
+    from numpy.typing import ArrayLike
 
 # How `coin_classifier` takes the graph: an edge list, a dense or sparse Laplacian, or
 # precomputed rows of the diffusion operator (see `coin_classifier`'s `graph` argument).
@@ -121,16 +129,16 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
     def __init__(
         self,
-        num_classes,
-        hidden_units=64,
-        dropout=0.5,
-        input_dropout=0.5,
-        seed=None,
-        kernel_regularizer=None,
-        readout_regularizer=None,
-        residual=True,
-        **kwargs,
-    ):
+        num_classes: int,
+        hidden_units: int | None = 64,
+        dropout: float = 0.5,
+        input_dropout: float = 0.5,
+        seed: int | None = None,
+        kernel_regularizer: keras.regularizers.Regularizer | str | dict | None = None,
+        readout_regularizer: keras.regularizers.Regularizer | str | dict | None = None,
+        residual: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.num_classes = _validation.integer(
             "num_classes", num_classes, "Use the number of classes, e.g. 7.", minimum=2
@@ -167,7 +175,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
             None if self.seed is None else self.seed * 1009 + offset
         )
 
-    def build(self, input_shape):
+    def build(self, input_shape) -> None:
         """Creates the kernel [W1 | W2], the biases and the read-out U."""
         features = input_shape[-1]
         if features is None:
@@ -197,7 +205,7 @@ class ResidualBaseClassifier(keras.layers.Layer):
         )
         self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training: bool | None = None):
         """Returns the class scores f(x), (N, num_classes)."""
         projected = _project(inputs, self.kernel, self.input_dropout, self.seed_generator, training)
         hidden = self.hidden_bias.shape[0]
@@ -208,11 +216,11 @@ class ResidualBaseClassifier(keras.layers.Layer):
         scores = ops.matmul(activation, readout) + self.bias
         return projected[:, hidden:] + scores if self.residual else scores
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape) -> tuple:
         """Returns `(nodes, num_classes)`."""
         return (input_shape[0], self.num_classes)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         """Returns the layer's config: the base layer's plus every constructor argument."""
         config = super().get_config()
         config.update(
@@ -231,24 +239,28 @@ class ResidualBaseClassifier(keras.layers.Layer):
 
 
 def coin_classifier(
-    num_features,
-    num_classes,
-    num_steps=20,
-    sigma2=0.35,
-    hidden_units=64,
-    dropout=0.5,
-    input_dropout=None,
-    graph="edges",
-    scheme="explicit",
-    lambda_max=None,
-    trainable_sigma2=False,
-    sparse_features=False,
-    laplacian=None,
-    seed=None,
-    weight_decay=0.0,
-    readout_weight_decay=None,
-    name="coin",
-):
+    num_features: int,
+    num_classes: int,
+    num_steps: int = 20,
+    sigma2: float = 0.35,
+    hidden_units: int | None = 64,
+    dropout: float = 0.5,
+    input_dropout: float | None = None,
+    graph: str = "edges",
+    scheme: str = "explicit",
+    lambda_max: float | None = None,
+    trainable_sigma2: bool = False,
+    sparse_features: bool = False,
+    laplacian: ArrayLike
+    | scipy.sparse.spmatrix
+    | scipy.sparse.sparray
+    | tuple[ArrayLike, ArrayLike, ArrayLike]
+    | None = None,
+    seed: int | None = None,
+    weight_decay: float = 0.0,
+    readout_weight_decay: float | None = None,
+    name: str = "coin",
+) -> keras.Model:
     """COIN: a residual base classifier followed by heat diffusion on the data graph.
 
     The base model f (`ResidualBaseClassifier`) maps node features to class

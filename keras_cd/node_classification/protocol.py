@@ -10,9 +10,16 @@ failed, never averaged. `keras_cd.forecasting.run_protocol` is its twin for
 the forecasting experiment.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from keras_cd._protocol import RunFailedError, mean_std, run_pairs, seeds, summary
+
+if TYPE_CHECKING:
+    from keras_cd.node_classification.trainer import NodeClassificationTrainer, RunResult
 
 __all__ = ["ProtocolResult", "RunFailedError", "run_protocol", "seeds"]
 
@@ -49,42 +56,48 @@ class ProtocolResult:
     '82.00 ± 2.00 over 2 runs'
     """
 
-    accuracies: list
-    validation_accuracies: list
-    epochs: list
+    accuracies: list[float]
+    validation_accuracies: list[float]
+    epochs: list[int]
     seconds: float  # wall-clock seconds for all runs, failed ones included
-    split_seeds: list
-    init_seeds: list
-    failed: list = dataclasses.field(default_factory=list)
+    split_seeds: list[int]
+    init_seeds: list[int]
+    failed: list[dict] = dataclasses.field(default_factory=list)
 
     @property
-    def runs(self):
+    def runs(self) -> int:
         """The number of finished runs (failed ones not counted)."""
         return len(self.accuracies)
 
     @property
-    def mean(self):
+    def mean(self) -> float:
         """Mean test accuracy over finished runs (NaN when none finished)."""
         return mean_std(self.accuracies)[0]
 
     @property
-    def std(self):
+    def std(self) -> float:
         """Standard deviation (ddof=0) of the test accuracy over finished runs."""
         return mean_std(self.accuracies)[1]
 
     @property
-    def seconds_per_run(self):
+    def seconds_per_run(self) -> float:
         """Wall-clock seconds per run, failed runs included."""
         return self.seconds / max(self.runs + len(self.failed), 1)
 
-    def summary(self):
+    def summary(self) -> str:
         """`MEAN ± STD over N runs`, and how many failed when some did."""
         return summary(self.mean, self.std, self.runs, self.failed, 2)
 
 
 def run_protocol(
-    trainer, num_splits, num_inits, seed=0, workers=1, callback=None, on_failure="record"
-):
+    trainer: NodeClassificationTrainer,
+    num_splits: int,
+    num_inits: int,
+    seed: int = 0,
+    workers: int = 1,
+    callback: Callable[[RunResult], object] | None = None,
+    on_failure: str = "record",
+) -> ProtocolResult:
     """Trains `trainer` on every (split, initialization) of the protocol.
 
     Split seeds are `seed + s` (`keras_cd.datasets.random_split(labels,

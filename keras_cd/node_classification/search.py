@@ -26,14 +26,23 @@ still computed once, for the chosen setting, and no test label of a split
 is read while scoring that split.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_cd import _validation
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from keras_cd.datasets.gnnbench import GraphData
 
 _COMMON = {
     "hidden_units": [32, 64, 128],
@@ -96,10 +105,10 @@ class SearchResult:
     method: str
     settings: dict
     validation_accuracy: float  # mean over the search runs, in %
-    trials: list  # dicts: settings, validation_accuracy, validation_std, failed, seconds
+    trials: list[dict]  # dicts: settings, validation_accuracy, validation_std, failed, seconds
     config: dict  # how the search ran
 
-    def to_json(self):
+    def to_json(self) -> dict:
         """A JSON-ready dict: method, settings, validation_accuracy, search (the config), trials."""
         return {
             "method": self.method,
@@ -109,7 +118,7 @@ class SearchResult:
             "trials": self.trials,
         }
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """Writes the result as JSON (atomically); `load_setting` reads it back.
 
         Args:
@@ -122,7 +131,9 @@ class SearchResult:
             file.write("\n")
 
 
-def label_overlap(labels, search_split_seeds, protocol_split_seeds):
+def label_overlap(
+    labels: ArrayLike, search_split_seeds: Iterable[int], protocol_split_seeds: Iterable[int]
+) -> np.ndarray:
     """Share of each protocol split's test nodes whose labels a search read.
 
     A search run on split seed s reads the training and validation labels of
@@ -159,7 +170,7 @@ def label_overlap(labels, search_split_seeds, protocol_split_seeds):
     return np.asarray(shares, dtype=np.float64)
 
 
-def load_setting(path):
+def load_setting(path: str | os.PathLike) -> tuple[str, dict]:
     """Reads back the chosen setting of a file that `SearchResult.save` wrote.
 
     Args:
@@ -209,18 +220,18 @@ def _candidates(space, rng, num_trials, accept):
 
 
 def search(
-    data,
-    method="coin",
-    space=None,
-    num_trials=30,
-    num_splits=5,
-    num_inits=1,
-    seed=0,
-    patience=50,
-    max_epochs=1000,
-    callback=None,
-    jit_compile=True,
-):
+    data: GraphData,
+    method: str = "coin",
+    space: list[dict] | None = None,
+    num_trials: int = 30,
+    num_splits: int = 5,
+    num_inits: int = 1,
+    seed: int = 0,
+    patience: int = 50,
+    max_epochs: int = 1000,
+    callback: Callable[[int, dict], object] | None = None,
+    jit_compile: bool = True,
+) -> SearchResult:
     """Chooses a method's setting by validation accuracy alone.
 
     Every trial draws a setting from `space` (skipping COIN's explicit

@@ -28,14 +28,20 @@ nonzeros; Keras has no sparse inputs on PyTorch, which takes the features
 dense.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import time
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_cd import _backend, _validation
 from keras_cd._protocol import RunFailedError, finite
 from keras_cd.node_classification.methods import CLASSES, settings_for
+
+if TYPE_CHECKING:
+    from keras_cd.datasets.gnnbench import GraphData
 
 _FIX = (
     "Lower the learning rate or sigma2 (an unstable explicit step diverges), or check the "
@@ -88,7 +94,7 @@ class RunResult:
     (0.81, 120)
     """
 
-    test_accuracy: float
+    test_accuracy: float | None
     validation_accuracy: float
     epochs: int
     seconds: float
@@ -165,8 +171,14 @@ class NodeClassificationTrainer:
     """
 
     def __init__(
-        self, data, method="coin", patience=50, max_epochs=1000, jit_compile=True, **settings
-    ):
+        self,
+        data: GraphData,
+        method: str = "coin",
+        patience: int = 50,
+        max_epochs: int = 1000,
+        jit_compile: bool = True,
+        **settings: Any,
+    ) -> None:
         import keras
 
         from keras_cd._fit import CompiledRun
@@ -196,9 +208,9 @@ class NodeClassificationTrainer:
             jit_compile=self.jit_compile,
         )
         self._split = (None, None)  # (seed, inputs) of the last split
-        self.history = None
+        self.history: dict[str, list[float]] | None = None
 
-    def copy(self):
+    def copy(self) -> NodeClassificationTrainer:
         """A new trainer with the same data, method and settings (its own model).
 
         Returns:
@@ -215,7 +227,7 @@ class NodeClassificationTrainer:
         )
 
     @property
-    def lambda_max(self):
+    def lambda_max(self) -> float | None:
         """The largest eigenvalue of COIN's Laplacian for the explicit scheme, else None.
 
         The explicit step I - sigma2 L is stable when sigma2 * lambda_max <= 2.
@@ -250,7 +262,7 @@ class NodeClassificationTrainer:
             self._split = (split_seed, ((train, validation, test), parts))
         return self._split[1]
 
-    def run(self, split_seed, init_seed, evaluate_test=True):
+    def run(self, split_seed: int, init_seed: int, evaluate_test: bool = True) -> RunResult:
         """One run on the split `random_split(labels, seed=split_seed)`.
 
         Args:

@@ -6,8 +6,14 @@ names still work for one release, each use with a `DeprecationWarning`
 that names the replacement.
 """
 
+from __future__ import annotations
+
 import functools
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 REMOVED_IN = "0.3"
 
@@ -49,7 +55,7 @@ def deprecated_aliases(module, renamed, namespace):
     return __getattr__
 
 
-def renamed_keyword(path, old="defence", new="defense"):
+def renamed_keyword(path: str, old: str = "defence", new: str = "defense") -> Callable[[_F], _F]:
     """Decorates the function `path` so that its old keyword `old=` still works.
 
     The value is passed on as `new=`, with a `DeprecationWarning`.
@@ -63,7 +69,7 @@ def renamed_keyword(path, old="defence", new="defense"):
         The decorator.
     """
 
-    def decorate(function):
+    def decorate(function: _F) -> _F:
         @functools.wraps(function)
         def wrapper(*args, **kwargs):
             if old in kwargs:
@@ -76,6 +82,6 @@ def renamed_keyword(path, old="defence", new="defense"):
                 kwargs[new] = kwargs.pop(old)
             return function(*args, **kwargs)
 
-        return wrapper
+        return cast(_F, wrapper)
 
     return decorate

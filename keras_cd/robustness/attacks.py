@@ -37,16 +37,24 @@ gradient noise that a stronger attacker averages away.
   outside it and keep the adversarials inside it).
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import math
 import weakref
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from keras import losses, ops
 
 from keras_cd import _backend, _validation
 from keras_cd.robustness._deprecation import deprecated_aliases, renamed_keyword
+
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
 
 SCHEDULES = ("constant", "cosine")
 SCORING_Z = 3.0  # sequential scoring: standard errors from the boundary to stop
@@ -212,12 +220,12 @@ class Defense:
     True
     """
 
-    model: object
+    model: keras.Model
     samples: int = 0
     batch_size: int = 256
-    max_samples: object = None
+    max_samples: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.samples = _validation.non_negative_int("samples", self.samples, "Use e.g. 16.")
         self.batch_size = _validation.positive_int("batch_size", self.batch_size, "Use e.g. 256.")
         if self.max_samples is not None:
@@ -290,7 +298,7 @@ class Defense:
                 outputs.append(_backend.numpy(output)[:count])
         return np.concatenate(outputs)
 
-    def probabilities(self, x, samples=None):
+    def probabilities(self, x: ArrayLike, samples: int | None = None) -> np.ndarray:
         """The mean class probabilities over noisy passes of the model.
 
         Args:
@@ -306,7 +314,7 @@ class Defense:
         x = np.asarray(x, "float32")
         return self._run(self._function("p", samples), samples, x)
 
-    def gradient(self, x, y, samples):
+    def gradient(self, x: ArrayLike, y: ArrayLike, samples: int) -> np.ndarray:
         """The input gradient of the cross-entropy of the mean probability (EOT).
 
         The gradient of -log p_y(x), p the mean probability over `samples`
@@ -324,7 +332,7 @@ class Defense:
         x = np.asarray(x, "float32")
         return self._run(self._function("g", samples), samples, x, np.asarray(y))
 
-    def correct(self, x, y):
+    def correct(self, x: ArrayLike, y: ArrayLike) -> np.ndarray:
         """Whether the defense's scored prediction is right, per example.
 
         The prediction is the argmax of the mean probability over `samples`
@@ -386,7 +394,7 @@ def _step_sizes(eps, steps, schedule):
     return eps / 2 * 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps))
 
 
-def check_clip(clip, x):
+def check_clip(clip: Sequence[float], x: ArrayLike) -> tuple[float, float]:
     """Returns `clip` as floats `(low, high)` after checking `x` lies inside it.
 
     The attacks keep their adversarials in the box `[low, high]` the inputs
@@ -437,17 +445,17 @@ def check_clip(clip, x):
 
 @renamed_keyword("keras_cd.robustness.pgd")
 def pgd(
-    defense,
-    x,
-    y,
-    eps,
-    steps=10,
-    eot_samples=0,
-    restarts=1,
-    schedule="constant",
-    seed=0,
-    clip=(0.0, 1.0),
-):
+    defense: Defense,
+    x: ArrayLike,
+    y: ArrayLike,
+    eps: float,
+    steps: int = 10,
+    eot_samples: int = 0,
+    restarts: int = 1,
+    schedule: str = "constant",
+    seed: int = 0,
+    clip: Sequence[float] = (0.0, 1.0),
+) -> np.ndarray:
     """L-infinity PGD on the cross-entropy of the defense's mean probability.
 
     Projected gradient ascent (Madry et al., 2018) on the loss
@@ -537,7 +545,7 @@ SQUARE_HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 MAX_REDRAWS = 100  # Square's retry of a window that changes nothing
 
 
-def square_fraction(query, queries, p_init=0.3):
+def square_fraction(query: int, queries: int, p_init: float = 0.3) -> float:
     """The fraction of the pixels that Square Attack's square covers at a query.
 
     Andriushchenko et al.'s (2020) piecewise-constant schedule, written for
@@ -594,8 +602,16 @@ def _square_window(x_window, current, eps, channels, rng, low, high):
 
 @renamed_keyword("keras_cd.robustness.square")
 def square(
-    defense, x, y, eps, queries=300, query_samples=None, p_init=0.3, seed=0, clip=(0.0, 1.0)
-):
+    defense: Defense,
+    x: ArrayLike,
+    y: ArrayLike,
+    eps: float,
+    queries: int = 300,
+    query_samples: int | None = None,
+    p_init: float = 0.3,
+    seed: int = 0,
+    clip: Sequence[float] = (0.0, 1.0),
+) -> np.ndarray:
     """Square Attack (L-infinity; Andriushchenko et al., 2020): gradient-free.
 
     A random search that lowers the margin
@@ -689,7 +705,7 @@ def square(
 
 
 @renamed_keyword("keras_cd.robustness.robust_accuracy")
-def robust_accuracy(defense, y, adversarial):
+def robust_accuracy(defense: Defense, y: ArrayLike, adversarial: ArrayLike) -> float:
     """The share of examples the defense (with its scoring) gets right on `adversarial`.
 
     Args:
@@ -714,7 +730,7 @@ def robust_accuracy(defense, y, adversarial):
 
 
 @renamed_keyword("keras_cd.robustness.rescoring_agreement")
-def rescoring_agreement(defense, x, y):
+def rescoring_agreement(defense: Defense, x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, float]:
     """Scores `x` twice, with fresh noise, and measures how often the two agree.
 
     A stochastic defense's verdict on one example is a Monte-Carlo estimate;

@@ -25,14 +25,22 @@ attacks' aggregate accuracies, which is higher whenever attacks break
 different examples and is no worst case.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from keras_cd import _validation
 from keras_cd.robustness._deprecation import deprecated_aliases
 from keras_cd.robustness.attacks import Defense, pgd, rescoring_agreement, square
+
+if TYPE_CHECKING:
+    import keras
+    from numpy.typing import ArrayLike
 
 KINDS = ("pgd", "square", "transfer", "apgd-ce", "apgd-dlr")
 
@@ -70,7 +78,7 @@ class DefenseSpec:
     sigma: float = 0.0
     train_noise: float = 0.0
     samples: int = 0
-    max_samples: object = None
+    max_samples: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,11 +116,11 @@ class Attack:
     schedule: str = "constant"
     queries: int = 300
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _validation.one_of("kind", self.kind, KINDS, f"Use one of {', '.join(KINDS)}.")
 
     @property
-    def label(self):
+    def label(self) -> str:
         """str, the attack's name in the records and tables, e.g. `"PGD-10 EOT16 R1"`."""
         if self.kind == "square":
             return f"square {self.queries}q EOT{self.eot_samples}"
@@ -124,7 +132,12 @@ class Attack:
         return label + (" cos" if self.schedule == "cosine" else "")
 
 
-def default_defenses(sigmas=(0.1, 0.2), samples=16, noise_sigmas=None, max_samples=None):
+def default_defenses(
+    sigmas: Sequence[float] = (0.1, 0.2),
+    samples: int = 16,
+    noise_sigmas: Sequence[float] | None = None,
+    max_samples: int | None = None,
+) -> list[DefenseSpec]:
     """The defenses of the sweep: the plain, noise-trained and CD networks.
 
     In order: the plain network; for each std in `noise_sigmas`, the plain
@@ -171,7 +184,9 @@ def default_defenses(sigmas=(0.1, 0.2), samples=16, noise_sigmas=None, max_sampl
     return specs
 
 
-def default_attacks(eps=0.05, eot_samples=16, quick=False, apgd=None):
+def default_attacks(
+    eps: float = 0.05, eot_samples: int = 16, quick: bool = False, apgd: bool | None = None
+) -> list[Attack]:
     """The sweep: EOT samples, steps, restarts and schedules, and the other attacks.
 
     Axes vary one at a time from PGD-10 with EOT 1: EOT 1, 4, 16, 64; at EOT
@@ -246,7 +261,16 @@ def build_network(spec, depth, seed):
     return keras.Model(inputs, network(noisy), name=f"noise_trained_{network.name}")
 
 
-def train_defenses(specs, x, y, depth=14, epochs=30, learning_rate=2e-3, seed=0, verbose=0):
+def train_defenses(
+    specs: Iterable[DefenseSpec],
+    x: ArrayLike,
+    y: ArrayLike,
+    depth: int = 14,
+    epochs: int = 30,
+    learning_rate: float = 2e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict[str, keras.Model]:
     """Trains every spec's network from the same initial weights and batch order.
 
     So that the networks differ only in their diffusion and input noise,
@@ -333,7 +357,15 @@ def _record(defense_name, attack_label, correct, agreement, seconds):
     }
 
 
-def run_sweep(specs, models, attacks, x, y, seed=0, callback=None):
+def run_sweep(
+    specs: Sequence[DefenseSpec],
+    models: Mapping[str, keras.Model],
+    attacks: Sequence[Attack],
+    x: ArrayLike,
+    y: ArrayLike,
+    seed: int = 0,
+    callback: Callable[[dict], object] | None = None,
+) -> list[dict]:
     """Robust accuracy of every defense under every attack; a list of records.
 
     Each defense is scored clean, then attacked by every attack (transfer
@@ -396,7 +428,17 @@ def run_sweep(specs, models, attacks, x, y, seed=0, callback=None):
     return records
 
 
-def certified_accuracy(model, x, y, sigma, radii, n0=None, n=1000, alpha=0.001, seed=0):
+def certified_accuracy(
+    model: keras.Model,
+    x: Any,
+    y: ArrayLike,
+    sigma: float,
+    radii: Iterable[float],
+    n0: int | None = None,
+    n: int = 1000,
+    alpha: float = 0.001,
+    seed: int = 0,
+) -> dict[float, float]:
     """Certified accuracy of the input-smoothed `model` at each L2 radius (CERTIFY).
 
     The attack-free evidence: with g(x) = argmax_c P(f(x + delta) = c),
@@ -466,17 +508,17 @@ class Summary(typing.NamedTuple):
     ((0.5, 0.0, 1), (0.5, 0.0, 1))
     """
 
-    cells: dict
-    robust: dict
-    minimum: dict
-    agreement: dict
+    cells: dict[tuple[str, str], tuple[float, float, int]]
+    robust: dict[str, tuple[float, float, int]]
+    minimum: dict[str, tuple[float, float, int]]
+    agreement: dict[str, tuple[float, float]]
 
 
 def _spread(values):
     return float(np.mean(values)), float(np.std(values)), len(values)
 
 
-def summarize(records):
+def summarize(records: Sequence[Mapping[str, Any]]) -> Summary:
     """A sweep's figures over seeds; records (of `run_sweep`) carry a `seed` key.
 
     The robust accuracy of a defense is counted per example: with

@@ -19,14 +19,25 @@ server is not draining), `GET /metrics` (Prometheus). Every error is a JSON
 `{"error": message}` with a 4xx or 5xx status.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from keras_cd.serving.batching import QueueFull
 from keras_cd.serving.model import RequestError, require
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from keras_cd.serving.batching import Batcher
+    from keras_cd.serving.metrics import Metrics
+    from keras_cd.serving.repository import ModelRepository
 
 logger = logging.getLogger("keras_cd.serving")
 
@@ -299,14 +310,14 @@ async def _poll(state):
 
 
 def create_app(
-    repository,
-    batcher,
-    metrics=None,
-    max_body_bytes=64 << 20,
-    max_values=4_000_000,
-    poll_seconds=1.0,
-    on_stop=None,
-):
+    repository: ModelRepository,
+    batcher: Batcher,
+    metrics: Metrics | None = None,
+    max_body_bytes: int = 64 << 20,
+    max_values: int | None = 4_000_000,
+    poll_seconds: float = 1.0,
+    on_stop: Callable[[ServingState], object] | None = None,
+) -> Starlette:
     """The model server as an ASGI application (Starlette).
 
     The endpoints of the module docstring, the batcher started and stopped

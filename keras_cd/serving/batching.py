@@ -14,12 +14,19 @@ request gets exactly its own rows. A merged call that fails is run again
 request by request, so that one bad request cannot fail the others.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import concurrent.futures
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from keras_cd.serving.metrics import Metrics
+    from keras_cd.serving.model import OnnxModel, ParsedRequest
 
 
 class QueueFull(Exception):
@@ -97,7 +104,14 @@ class Batcher:
     [6]
     """
 
-    def __init__(self, max_batch_size, batch_timeout, max_queue_size, num_threads=1, metrics=None):
+    def __init__(
+        self,
+        max_batch_size: int,
+        batch_timeout: float,
+        max_queue_size: int,
+        num_threads: int = 1,
+        metrics: Metrics | None = None,
+    ) -> None:
         for name, value, low in (
             ("max_batch_size", max_batch_size, 1),
             ("max_queue_size", max_queue_size, 1),
@@ -122,16 +136,16 @@ class Batcher:
         self._executor = None
 
     @property
-    def queue_depth(self):
+    def queue_depth(self) -> int:
         """Requests waiting to be batched."""
         return len(self._pending)
 
     @property
-    def alive(self):
+    def alive(self) -> bool:
         """Whether the batching loop runs."""
         return self._task is not None and not self._task.done()
 
-    def start(self):
+    def start(self) -> None:
         """Starts the batching loop on the running event loop."""
         self._wakeup = asyncio.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -139,7 +153,7 @@ class Batcher:
         )
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
-    async def stop(self):
+    async def stop(self) -> None:
         """Finishes the running batches, then stops the loop and its threads."""
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
@@ -152,7 +166,7 @@ class Batcher:
         if self._executor is not None:
             self._executor.shutdown(wait=False)  # no batch is left to run
 
-    async def submit(self, model, request):
+    async def submit(self, model: OnnxModel, request: ParsedRequest) -> list[np.ndarray]:
         """Queues `request` for `model` and waits for its output rows.
 
         Args:

@@ -13,10 +13,13 @@ last accepted request was answered, `stopped: N requests accepted, N
 answered`.
 """
 
+from __future__ import annotations
+
 import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
 from keras_cd.serving.model import require
 
@@ -125,7 +128,7 @@ def _raise_open_files_limit():
             pass
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     """Runs the model server until SIGTERM or SIGINT: the `keras-cd-serve` command.
 
     Loads the model (a file, or the newest complete version of a base

@@ -16,6 +16,8 @@ Each server has its own registry, so that two servers in one process (as
 in tests) keep separate counts.
 """
 
+from __future__ import annotations
+
 from keras_cd.serving.model import require
 
 LATENCY_BUCKETS = (
@@ -56,7 +58,7 @@ class Metrics:
     True
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         prometheus = require("prometheus_client")
         self.registry = prometheus.CollectorRegistry()
         self.requests = prometheus.Counter(
@@ -97,7 +99,7 @@ class Metrics:
         self._generate = prometheus.generate_latest
         self.content_type = prometheus.CONTENT_TYPE_LATEST
 
-    def observe_request(self, endpoint, code, seconds):
+    def observe_request(self, endpoint: str, code: int, seconds: float) -> None:
         """Counts one answered request and its latency.
 
         Args:
@@ -109,7 +111,7 @@ class Metrics:
         self.requests.labels(endpoint, str(code)).inc()
         self.latency.labels(endpoint).observe(seconds)
 
-    def observe_batch(self, rows, seconds):
+    def observe_batch(self, rows: int, seconds: float) -> None:
         """Records one ONNX Runtime call of `rows` rows that took `seconds`.
 
         Args:
@@ -119,7 +121,7 @@ class Metrics:
         self.batch_size.observe(rows)
         self.inference.observe(seconds)
 
-    def render(self):
+    def render(self) -> bytes:
         """The metrics in Prometheus' text format.
 
         Returns:

@@ -11,8 +11,11 @@ that the batcher can merge the rows of several requests into one call. A
 request the server refuses raises `RequestError`.
 """
 
+from __future__ import annotations
+
 import os
 import threading
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 
 import numpy as np
@@ -61,7 +64,9 @@ class RequestError(Exception):
     (400, 'Invalid request: no instances.', {})
     """
 
-    def __init__(self, status, message, headers=None):
+    def __init__(
+        self, status: int | HTTPStatus, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = int(status)
         self.headers = headers or {}
@@ -120,7 +125,7 @@ class ParsedRequest:
 
     __slots__ = ("feeds", "rows", "row_format", "key")
 
-    def __init__(self, feeds, row_format):
+    def __init__(self, feeds: dict[str, np.ndarray], row_format: bool) -> None:
         self.feeds = feeds
         self.rows = len(next(iter(feeds.values())))
         self.row_format = row_format
@@ -137,7 +142,7 @@ class OnnxModel:
     when the batcher runs it together with others.
 
     Args:
-        path: str, the `.onnx` file.
+        path: str or path-like, the `.onnx` file.
         name: str, the model name in the URL.
         version: int, the version number reported by the server. Defaults to `1`.
         seed: int or None, seed of the noise drawn for Monte-Carlo models.
@@ -168,7 +173,14 @@ class OnnxModel:
     ```
     """
 
-    def __init__(self, path, name, version=1, seed=None, intra_op_threads=0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        name: str,
+        version: int = 1,
+        seed: int | None = None,
+        intra_op_threads: int = 0,
+    ) -> None:
         onnxruntime = require("onnxruntime")
         require("orjson")
         self.path, self.name, self.version = os.fspath(path), name, int(version)
@@ -212,7 +224,7 @@ class OnnxModel:
     def _shape(shape):
         return ["batch" if i == 0 else ("any" if d is None else d) for i, d in enumerate(shape)]
 
-    def metadata(self):
+    def metadata(self) -> dict:
         """GET .../metadata as TensorFlow Serving answers it (a SignatureDefMap in JSON).
 
         Returns:
@@ -273,7 +285,7 @@ class OnnxModel:
             raise RequestError(HTTPStatus.BAD_REQUEST, "Invalid request: no instances.")
         return array
 
-    def parse(self, body, max_values=None):
+    def parse(self, body: bytes, max_values: int | None = None) -> ParsedRequest:
         """Validates a `:predict` body and returns its input arrays.
 
         Args:
@@ -369,7 +381,7 @@ class OnnxModel:
             feeds[NOISE_INPUT] = self.draw_noise(batch.pop())
         return ParsedRequest(feeds, row_format)
 
-    def draw_noise(self, rows):
+    def draw_noise(self, rows: int) -> np.ndarray:
         """Standard normal noise for `rows` Monte-Carlo passes, drawn fresh.
 
         Thread-safe; seeded by `seed` and the version when a seed was given.
@@ -384,7 +396,7 @@ class OnnxModel:
         with self._rng_lock:
             return self._rng.standard_normal((rows, shape[1]), dtype=np.float64).astype(dtype)
 
-    def run(self, feeds):
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Runs ONNX Runtime on `feeds`.
 
         Args:
@@ -396,7 +408,7 @@ class OnnxModel:
         """
         return self.session.run(None, feeds)
 
-    def encode(self, outputs, row_format):
+    def encode(self, outputs: Sequence[np.ndarray], row_format: bool) -> bytes:
         """TF Serving's JSON answer for one request's output rows.
 
         Args:

@@ -14,6 +14,8 @@ file beside its final name and renames it. A version that fails to load is
 reported and skipped (the current one stays) until its file changes.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import threading
@@ -27,7 +29,7 @@ class ModelRepository:
     """The versions of one model and the one being served.
 
     Args:
-        path: str, an `.onnx` file (served as version 1) or a base folder of
+        path: str or path-like, an `.onnx` file (served as version 1) or a base folder of
             numbered version folders.
         name: str, the model name in the URL.
         seed: int or None, seed of the noise drawn for Monte-Carlo models
@@ -53,7 +55,13 @@ class ModelRepository:
     ```
     """
 
-    def __init__(self, path, name, seed=None, intra_op_threads=0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        name: str,
+        seed: int | None = None,
+        intra_op_threads: int = 0,
+    ) -> None:
         self.path, self.name = os.fspath(path), name
         self.seed, self.intra_op_threads = seed, intra_op_threads
         if os.path.isfile(self.path):
@@ -66,8 +74,8 @@ class ModelRepository:
                 f"numbered versions (BASE/1/model.onnx). Received: {self.path!r}, which does "
                 "not exist."
             )
-        self.current = None
-        self.states = {}
+        self.current: OnnxModel | None = None
+        self.states: dict[int, str] = {}
         self._failed = {}  # version -> (mtime_ns, size) of the file that failed to load
         self._lock = threading.Lock()
 
@@ -81,7 +89,7 @@ class ModelRepository:
             return None
         return os.path.join(folder, names[0]) if len(names) == 1 else None
 
-    def versions(self):
+    def versions(self) -> list[tuple[int, str]]:
         """Complete-looking versions on disk, newest first.
 
         Returns:
@@ -103,7 +111,7 @@ class ModelRepository:
                     found.append((int(name), model_file))
         return sorted(found, reverse=True)
 
-    def scan(self):
+    def scan(self) -> bool:
         """Serves the newest version that loads.
 
         Blocking (loads models): the server runs it in a worker thread. A
@@ -153,7 +161,7 @@ class ModelRepository:
                 return True
             return False
 
-    def resolve(self, version=None):
+    def resolve(self, version: str | None = None) -> OnnxModel | None:
         """The model answering a request for `version`.
 
         Args:

@@ -19,11 +19,17 @@ not ready, closes idle connections, lets every accepted request finish (for
 at most `drain_timeout` seconds), stops the batcher and returns.
 """
 
+from __future__ import annotations
+
 import json
 import signal
 import socket
+from typing import TYPE_CHECKING
 
 from keras_cd.serving.model import require
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 _TIMEOUT_BODY = json.dumps(
     {"error": "Request timeout: the request did not arrive in full in time (see --timeout)."}
@@ -89,7 +95,7 @@ def timed_protocol(request_timeout):
     return TimedHttpToolsProtocol
 
 
-def bind(host, port, backlog=2048):
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A TCP socket listening on (host, port); an address with ':' gets IPv6.
 
     Connections that arrive before the server runs wait in the kernel's
@@ -129,14 +135,14 @@ def bind(host, port, backlog=2048):
 
 
 def serve(
-    app,
-    sock,
-    request_timeout=30.0,
-    keep_alive=5.0,
-    drain_timeout=30.0,
-    backlog=2048,
-    verbose=False,
-):
+    app: Starlette,
+    sock: socket.socket,
+    request_timeout: float = 30.0,
+    keep_alive: float = 5.0,
+    drain_timeout: float = 30.0,
+    backlog: int = 2048,
+    verbose: bool = False,
+) -> None:
     """Serves `app` on the bound socket `sock` until SIGTERM or SIGINT.
 
     Args:
