@@ -125,6 +125,27 @@ def test_certified_accuracy_falls_with_the_radius():
     assert values == sorted(values, reverse=True) and values[0] > 0.5 and values[-1] == 0.0
 
 
+def test_certified_accuracy_of_labels_that_miss_the_top_class():
+    """A 3-class model certified on examples labeled 0 and 1 only, one of them near
+    class 2: the votes are counted over the model's 3 outputs (as CERTIFY with
+    num_classes=3 counts them), not over 0 .. max(y)."""
+    from keras_cd.smoothing import SmoothedClassifier
+
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(3, use_bias=False)(inputs))
+    model.layers[1].set_weights([np.array([[5.0, -5.0, 0.0], [0.0, 0.0, 5.0]], "float32")])
+    x = np.array([[1.0, -1.0], [-1.0, 0.98]], "float32")  # logits (5, -5, -5), (-5, 5, 4.9)
+    y = np.array([0, 1])
+    radii = (0.0, 0.05, 0.2)
+    result = rb.certified_accuracy(model, x, y, 0.1, radii=radii, n=200, seed=3)
+    smoothed = SmoothedClassifier(model, 0.1, num_classes=3, seed=3)
+    predictions, radius = smoothed.certify(x, 100, 200, 0.001)
+    counts = SmoothedClassifier(model, 0.1, num_classes=3, seed=4).sample_counts(x, 200)
+    assert counts[1, 2] > 0  # class 2 gets votes: the labels alone would miss it
+    right = predictions == y
+    assert result == {r: float(np.mean(right & (radius >= r))) for r in radii}
+
+
 def test_summary_takes_each_seeds_minimum_over_attacks():
     records = [
         {"seed": 0, "defense": "d", "attack": "clean", "accuracy": 1.0},

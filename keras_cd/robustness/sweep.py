@@ -455,7 +455,8 @@ def certified_accuracy(
     Args:
         model: a Keras classifier (see `keras_cd.smoothing.SmoothedClassifier`).
         x: (N, ...) inputs.
-        y: (N,) integer labels; the classes are taken as 0 .. max(y).
+        y: (N,) integer labels, in 0 .. C - 1 for a model of C outputs; they
+            need not hold every class.
         sigma: float > 0, the smoothing noise's std.
         radii: iterable of float, the L2 radii to report.
         n0: int or None, selection samples. Defaults to `None`, min(100, n).
@@ -478,10 +479,22 @@ def certified_accuracy(
     from keras_cd.smoothing import SmoothedClassifier
 
     n0 = min(100, n) if n0 is None else n0
-    smoothed = SmoothedClassifier(model, sigma, num_classes=int(np.max(y)) + 1, seed=seed)
+    smoothed = SmoothedClassifier(model, sigma, num_classes=_num_classes(model, y), seed=seed)
     predictions, radius = smoothed.certify(x, n0, n, alpha)
     right = np.asarray(predictions) == np.asarray(y)
     return {float(r): float(np.mean(right & (np.asarray(radius) >= r))) for r in radii}
+
+
+def _num_classes(model, y):
+    """The model's number of outputs, else the classes the labels show.
+
+    A model without a known output shape gets 0 .. max(y), at least two.
+    """
+    try:
+        classes = model.output_shape[-1]
+    except (AttributeError, ValueError, TypeError, IndexError):
+        classes = None
+    return int(classes) if classes else max(int(np.max(y)) + 1, 2)
 
 
 class Summary(typing.NamedTuple):
