@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.keras-cd-installed
+# PyTorch's CPU-only wheel, pinned (see install-torch below).
+TORCH_VERSION := 2.13.0+cpu
+TORCH_STAMP := $(VENV)/.keras-cd-torch-$(TORCH_VERSION)
 
 .PHONY: install install-torch train demo test test-slow test-jax test-torch lint docs dist clean
 
@@ -29,8 +32,9 @@ test: $(STAMP)
 	$(PYTEST)
 
 # End-to-end runs in fresh processes (kill and resume, multi-worker clusters,
-# other backends in a subprocess): CI runs them; `make test` leaves them out.
-test-slow: $(STAMP)
+# other backends in a subprocess, PyTorch's among them): CI runs them; `make test`
+# leaves them out.
+test-slow: $(TORCH_STAMP)
 	$(PYTEST) -m slow
 
 # The backend-dependent tests again on JAX (TensorFlow-only and backend-independent
@@ -47,9 +51,7 @@ test-jax: $(STAMP)
 # GB of nvidia-* wheels); the recipe checks that none came in. Where the index in use has
 # no +cpu builds (PyPI), add PyTorch's CPU wheel index:
 #   make test-torch TORCH_PIP_ARGS="--extra-index-url INDEX"
-TORCH_VERSION := 2.13.0+cpu
 TORCH_PIP_ARGS ?=
-TORCH_STAMP := $(VENV)/.keras-cd-torch-$(TORCH_VERSION)
 
 install-torch: $(TORCH_STAMP)
 
