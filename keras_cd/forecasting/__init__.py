@@ -50,7 +50,7 @@ Example:
 from keras_cd import _keras  # noqa: F401
 
 # isort: split
-from keras_cd.forecasting._deprecation import deprecated_aliases
+from keras_cd._deprecation import deprecated_aliases
 from keras_cd.forecasting.models import METHODS, GraphConvolution, forecasting_model
 from keras_cd.forecasting.protocol import ProtocolResult, RunFailedError, run_protocol
 from keras_cd.forecasting.trainer import (

@@ -16,8 +16,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from keras_cd._deprecation import deprecated_aliases
 from keras_cd._protocol import RunFailedError, mean_std, run_pairs, seeds, summary
-from keras_cd.forecasting._deprecation import deprecated_aliases
 
 if TYPE_CHECKING:
     from keras_cd.forecasting.trainer import ForecastingTrainer, RunResult

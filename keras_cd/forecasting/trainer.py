@@ -53,9 +53,9 @@ from typing import Any
 import numpy as np
 
 from keras_cd import _backend, _validation
+from keras_cd._deprecation import deprecated_aliases
 from keras_cd._protocol import RunFailedError
 from keras_cd.datasets import england_covid
-from keras_cd.forecasting._deprecation import deprecated_aliases
 from keras_cd.forecasting.models import GRAPHS, forecasting_model, settings_for
 
 STANDARDIZATIONS = ("training", "reference")

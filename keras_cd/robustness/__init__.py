@@ -55,7 +55,7 @@ Example:
 from keras_cd import _keras  # noqa: F401
 
 # isort: split
-from keras_cd.robustness._deprecation import deprecated_aliases
+from keras_cd._deprecation import deprecated_aliases
 from keras_cd.robustness.attacks import (
     Defense,
     check_clip,

@@ -39,7 +39,7 @@ import numpy as np
 from keras import losses, ops
 
 from keras_cd import _backend, _validation
-from keras_cd.robustness._deprecation import renamed_keyword, warn
+from keras_cd._deprecation import renamed_keyword, warn
 from keras_cd.robustness.attacks import (
     _compiled,
     _input_gradient,

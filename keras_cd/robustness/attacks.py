@@ -50,7 +50,7 @@ import numpy as np
 from keras import losses, ops
 
 from keras_cd import _backend, _validation
-from keras_cd.robustness._deprecation import deprecated_aliases, renamed_keyword
+from keras_cd._deprecation import deprecated_aliases, renamed_keyword
 
 if TYPE_CHECKING:
     import keras

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from keras_cd import _validation
-from keras_cd.robustness._deprecation import deprecated_aliases
+from keras_cd._deprecation import deprecated_aliases
 from keras_cd.robustness.attacks import Defense, pgd, rescoring_agreement, square
 
 if TYPE_CHECKING:

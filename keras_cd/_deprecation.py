@@ -1,9 +1,13 @@
-"""The deprecated "defence" spellings of `keras_cd.robustness`, kept until keras_cd 0.3.
+"""Deprecated names, kept for one release with a warning (until keras_cd 0.3).
 
-keras_cd writes American English, as Keras does: `Defense`, `DefenseSpec`,
-`default_defenses`, `train_defenses` and the `defense=` keyword. The old
-names still work for one release, each use with a `DeprecationWarning`
-that names the replacement.
+keras_cd writes American English, as Keras does, and names twins alike:
+`keras_cd.robustness` spells `Defense`, `DefenseSpec`, `default_defenses`,
+`train_defenses` and the `defense=` keyword (formerly "defence"), and
+`keras_cd.forecasting` names its protocol `run_protocol`, `ProtocolResult`
+and `RunResult`, as `keras_cd.node_classification` does (formerly
+`run_forecasting_protocol`, `ForecastProtocolResult` and `ForecastRun`).
+The old names still work for one release, each use with a
+`DeprecationWarning` that names the replacement.
 """
 
 from __future__ import annotations
