@@ -434,3 +434,45 @@ def test_the_built_site_in_a_browser(site, browser, tmp_path):
     meta = browser.evaluate("document.querySelector('.md-search-result__meta').innerText")
     assert re.match(r"\d+ matching documents?", meta), meta
     browser.screenshot(tmp_path / "search.png")
+
+
+def test_every_public_class_and_function_documents_its_arguments_and_an_example():
+    """Google style, as Keras writes it: every public class and function in a public
+    module's `__all__` has an Example, documents each named argument under `Args:`
+    (dataclasses: `Attributes:`), and a function that returns something says what
+    under `Returns:`."""
+    problems = []
+    for module_name in PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in public_names(module_name):
+            member = getattr(module, name)
+            if not (inspect.isclass(member) or inspect.isfunction(member)):
+                continue
+            where, doc = f"{module_name}.{name}", inspect.getdoc(member) or ""
+            if "Example" not in doc:
+                problems.append(f"{where}: no Example")
+            try:
+                signature = inspect.signature(member)
+            except ValueError:  # exception classes (builtin __init__): their Raises documents them
+                continue
+            parameters = [
+                p
+                for p in signature.parameters.values()
+                if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            ]
+            heading = "Args:" if "Args:" in doc else "Attributes:"
+            if parameters and heading not in doc:
+                problems.append(f"{where}: no Args")
+                continue
+            section = doc.split(heading, 1)[-1]
+            problems += [
+                f"{where}: argument {p.name!r} is not under {heading}"
+                for p in parameters
+                if not re.search(rf"^\s+{re.escape(p.name)}\b", section, re.M)
+            ]
+            returns = signature.return_annotation
+            returns_something = returns not in (None, "None", inspect.Signature.empty)
+            if inspect.isfunction(member) and returns_something:
+                if "Returns:" not in doc and "Yields:" not in doc:
+                    problems.append(f"{where}: no Returns")
+    assert not problems, "\n".join(problems)

@@ -413,6 +413,17 @@ class Windows:
             (observed or not).
         observed: (S, N) bool array, whether each target was observed.
         days: (S,) int array, the day whose graph goes with each snapshot.
+
+    Example:
+        >>> import numpy as np
+        >>> import keras_cd
+        >>> windows = keras_cd.datasets.forecasting_windows(
+        ...     np.arange(10.0).reshape(5, 2), np.ones((5, 2), bool), lags=2
+        ... )
+        >>> isinstance(windows, keras_cd.datasets.Windows), windows.targets.shape
+        (True, (3, 2))
+        >>> windows.days.tolist()  # snapshot s: days s, s + 1 -> day s + 2, on day s's graph
+        [0, 1, 2]
     """
 
     features: np.ndarray  # (S, N, lags) float32, hidden entries 0 (the region's mean)
