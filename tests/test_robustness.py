@@ -744,3 +744,20 @@ def test_the_recorded_results_still_summarize_to_their_recorded_figures(name):
     summary = rb.summarize(figures["records"])  # recorded by keras_cd 0.1: key "defence"
     for defense, recorded in figures["robust_per_example"].items():
         assert list(summary.robust[defense]) == pytest.approx(recorded)
+
+
+def test_square_attacks_an_example_on_the_boundary():
+    """Margin exactly 0 (a tie that argmax gives to the true class 0) is not yet
+    broken: Square must search on, not leave the example counted as robust."""
+    inputs = keras.Input((2, 2, 1))
+    head = keras.layers.Dense(2, use_bias=False)
+    model = keras.Model(inputs, head(keras.layers.Flatten()(inputs)))
+    head.set_weights([np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]], "float32")])
+    x = np.zeros((1, 2, 2, 1), "float32")  # logits (0, x[0, 0]): a tie, scored right
+    y = np.array([0])
+    defense = rb.Defense(model)
+    assert defense.correct(x, y)[0]
+    for seed in range(4):  # the first stripes lower pixel (0, 0) to the clip, or raise it
+        adversarial = rb.square(defense, x, y, 0.1, queries=50, seed=seed)
+        assert np.abs(adversarial - x).max() <= 0.1 + 1e-6
+        assert not defense.correct(adversarial, y)[0], seed

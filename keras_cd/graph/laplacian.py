@@ -355,7 +355,7 @@ def stability_lambda_max(matrix, sigma2, exact=False):
 def is_symmetric(
     matrix: ArrayLike | sp.spmatrix | sp.sparray | tuple[ArrayLike, ArrayLike, ArrayLike],
     tolerance: float = 1e-6,
-) -> bool | np.bool_:
+) -> bool:
     """Returns whether a Laplacian (dense, scipy.sparse or edge list) equals its transpose.
 
     Entries are compared relative to the largest one:
@@ -369,18 +369,17 @@ def is_symmetric(
         tolerance: float, relative tolerance. Defaults to `1e-6`.
 
     Returns:
-        True or False (a `numpy.bool_` unless the matrix is empty; an empty
-        matrix is symmetric).
+        A Python bool; an empty matrix is symmetric.
 
     Example:
         >>> import numpy as np, keras_cd
         >>> star = np.array([[0, 1, 1], [1, 0, 0], [1, 0, 0]])
-        >>> bool(keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "symmetric")))
+        >>> keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "symmetric"))
         True
-        >>> bool(keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "random_walk")))
+        >>> keras_cd.graph.is_symmetric(keras_cd.graph.laplacian(star, "random_walk"))
         False
     """
     matrix = _as_scipy(matrix)
     if not matrix.nnz:
         return True
-    return abs(matrix - matrix.T).max() <= tolerance * abs(matrix).max()
+    return bool(abs(matrix - matrix.T).max() <= tolerance * abs(matrix).max())

@@ -684,7 +684,7 @@ def square(
     adversarial = np.clip(x + stripes, low, high).astype("float32")
     margins = _margins(defense, adversarial, y, samples)
     for query in range(1, queries):
-        active = np.flatnonzero(margins > 0)
+        active = np.flatnonzero(margins >= 0)  # a tie (margin 0) is not yet broken
         if not active.size:
             break
         fraction = square_fraction(query, queries, p_init)
