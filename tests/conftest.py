@@ -29,6 +29,7 @@ BACKEND_INDEPENDENT = {
     "tests/graph/test_batch.py",
     "tests/graph/test_laplacian.py",
     "tests/test_atomic.py",
+    "tests/test_deprecation.py",
     "tests/test_docs.py",
     "tests/test_files.py",
     "tests/test_reporting.py",

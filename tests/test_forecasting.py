@@ -1,8 +1,5 @@
 """keras_cd.forecasting: the COVID forecasting harness on a small synthetic dataset."""
 
-import importlib
-import re
-
 import numpy as np
 import pytest
 
@@ -258,33 +255,6 @@ def test_bad_settings_are_named(data):
     short = england_covid.CovidData(data.cases[:10], data.edges[:10])
     with pytest.raises(ValueError, match="too few for non-empty train, validation and test"):
         ForecastingTrainer(short, "coin")
-
-
-@pytest.mark.parametrize(
-    "module, old, new",
-    [
-        ("keras_cd.forecasting", "run_forecasting_protocol", "run_protocol"),
-        ("keras_cd.forecasting", "ForecastProtocolResult", "ProtocolResult"),
-        ("keras_cd.forecasting", "ForecastRun", "RunResult"),
-        ("keras_cd.forecasting.protocol", "run_forecasting_protocol", "run_protocol"),
-        ("keras_cd.forecasting.protocol", "ForecastProtocolResult", "ProtocolResult"),
-        ("keras_cd.forecasting.trainer", "ForecastRun", "RunResult"),
-    ],
-)
-def test_each_deprecated_name_is_the_new_object_with_a_warning(module, old, new):
-    """The names of keras_cd 0.1, kept for one release: the protocol's twins are
-    named as keras_cd.node_classification's."""
-    namespace = importlib.import_module(module)
-    message = (
-        f"{module}.{old} is deprecated and will be removed in keras_cd 0.3; use {module}.{new}"
-    )
-    with pytest.warns(DeprecationWarning, match=f"^{re.escape(message)}$") as warned:
-        alias = getattr(namespace, old)
-    assert alias is getattr(namespace, new)
-    assert warned[0].filename == __file__  # the warning points at the caller
-    assert old not in getattr(namespace, "__all__", [])
-    with pytest.raises(AttributeError, match=f"has no attribute '{old}_unknown'"):
-        getattr(namespace, f"{old}_unknown")
 
 
 def test_the_twins_of_node_classification_have_the_same_names():

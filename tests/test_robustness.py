@@ -1,10 +1,8 @@
 """keras_cd.robustness: attacks against closed forms, EOT, and the sweep's bookkeeping."""
 
-import importlib
 import json
 import math
 import os
-import re
 
 import keras
 import numpy as np
@@ -14,6 +12,7 @@ from keras_cd import robustness as rb
 from keras_cd.layers import DiffusionNoise
 from keras_cd.robustness import apgd
 from tests.on_backend import run_on_backend
+from tests.test_deprecation import deprecation
 
 BACKEND = keras.backend.backend()
 
@@ -616,6 +615,7 @@ def test_the_attacks_run_on_jax_without_tensorflow():
 import keras, numpy as np
 from keras_cd import robustness as rb
 from keras_cd.layers import DiffusionNoise
+from tests.test_deprecation import deprecation
 
 inputs = keras.Input((4, 4, 1))
 noisy = DiffusionNoise(0.3, seed=0)(inputs)
@@ -644,36 +644,6 @@ print("attacks ran on jax without tensorflow", agreement)
 
 
 # ------------------------------------------- the deprecated "defence" spellings
-
-
-def deprecation(old, new):
-    """The DeprecationWarning that `old` gives, naming `new` (removed in keras_cd 0.3)."""
-    message = f"{old} is deprecated and will be removed in keras_cd 0.3; use {new}"
-    return pytest.warns(DeprecationWarning, match=f"^{re.escape(message)}$")
-
-
-@pytest.mark.parametrize(
-    "module, old, new",
-    [
-        ("keras_cd.robustness", "Defence", "Defense"),
-        ("keras_cd.robustness", "DefenceSpec", "DefenseSpec"),
-        ("keras_cd.robustness", "default_defences", "default_defenses"),
-        ("keras_cd.robustness", "train_defences", "train_defenses"),
-        ("keras_cd.robustness.attacks", "Defence", "Defense"),
-        ("keras_cd.robustness.sweep", "DefenceSpec", "DefenseSpec"),
-        ("keras_cd.robustness.sweep", "default_defences", "default_defenses"),
-        ("keras_cd.robustness.sweep", "train_defences", "train_defenses"),
-    ],
-)
-def test_each_deprecated_name_is_the_new_object_with_a_warning(module, old, new):
-    namespace = importlib.import_module(module)
-    with deprecation(f"{module}.{old}", f"{module}.{new}") as warned:
-        alias = getattr(namespace, old)
-    assert alias is getattr(namespace, new)
-    assert warned[0].filename == __file__  # the warning points at the caller
-    assert old not in getattr(namespace, "__all__", [])
-    with pytest.raises(AttributeError, match=f"has no attribute '{old}_unknown'"):
-        getattr(namespace, f"{old}_unknown")
 
 
 def test_a_deprecated_name_can_still_be_imported_by_name():
